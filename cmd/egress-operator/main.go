@@ -1,0 +1,66 @@
+// Command egress-operator runs the ExternalService controller: it turns each
+// ExternalService into a Gateway API gateway, Istio configuration and
+// NetworkPolicies, and reports what Istio made of them in status.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/egressgate/egressgate/controllers"
+	"github.com/egressgate/egressgate/translate"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "egress-operator:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	opts := translate.DefaultOptions()
+	var (
+		metricsAddr, probeAddr string
+		leaderElect            bool
+		leaderElectionNS       string
+	)
+	flag.StringVar(&opts.GatewayNamespace, "gateway-namespace", opts.GatewayNamespace, "namespace of the generated gateways and their NetworkPolicies")
+	flag.StringVar(&opts.GatewayClassName, "gateway-class", opts.GatewayClassName, "GatewayClass of the generated Gateways")
+	flag.StringVar(&opts.ClusterDomain, "cluster-domain", opts.ClusterDomain, "the cluster's DNS domain; dnsNames inside it are refused")
+	flag.StringVar(&opts.MetricsNamespace, "metrics-namespace", opts.MetricsNamespace, "namespace allowed to scrape gateway pods on 15020 and 15090 (empty: none)")
+	flag.StringVar(&opts.IstiodNamespace, "istiod-namespace", opts.IstiodNamespace, "namespace of istiod, which gateway pods reach on 15012")
+	flag.StringVar(&opts.DNSNamespace, "dns-namespace", opts.DNSNamespace, "namespace of the cluster DNS pods (label k8s-app=kube-dns) gateway pods resolve through")
+	flag.BoolVar(&opts.EnablePodDisruptionBudgets, "enable-pod-disruption-budgets", false, "give every gateway a PodDisruptionBudget with maxUnavailable 25%")
+	flag.BoolVar(&opts.AllowPrivateIPOverride, "allow-private-ip-override", false, "let ipOverride name private, loopback, link-local and metadata addresses")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint ('0' turns it off)")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so only one replica reconciles at a time")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	sched, err := translate.SchedulingFromProcessEnv()
+	if err != nil {
+		return err
+	}
+	opts.Scheduling = sched
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("find the cluster: %w", err)
+	}
+	mgr, err := controllers.NewManager(cfg, opts, controllers.ManagerOptions{
+		MetricsAddr: metricsAddr, ProbeAddr: probeAddr, LeaderElect: leaderElect, LeaderElectionNamespace: leaderElectionNS,
+	})
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
