@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -66,6 +67,9 @@ type ManagerOptions struct {
 	MetricsAddr, ProbeAddr  string
 	LeaderElect             bool
 	LeaderElectionNamespace string
+	// SkipNameValidation lets a process run the controller more than once,
+	// as tests that restart the operator do.
+	SkipNameValidation bool
 }
 
 // NewManager builds a manager running the ExternalService controller, with
@@ -89,6 +93,7 @@ func NewManager(cfg *rest.Config, opts translate.Options, mo ManagerOptions) (ct
 		LeaderElection:          mo.LeaderElect,
 		LeaderElectionID:        "egress-operator.egress.monzo.com",
 		LeaderElectionNamespace: mo.LeaderElectionNamespace,
+		Controller:              config.Controller{SkipNameValidation: ptr.To(mo.SkipNameValidation)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)

@@ -58,10 +58,12 @@ var (
 		"192.168.0.0/16", // RFC 1918
 	}
 	nonPublicV6 = []string{
-		"::1/128",       // loopback
-		"::ffff:0:0/96", // IPv4-mapped: would reach the IPv4 ranges above
-		"fc00::/7",      // unique local, including AWS metadata fd00:ec2::254
-		"fe80::/10",     // link-local
+		"::1/128",   // loopback
+		"fc00::/7",  // unique local, including AWS metadata fd00:ec2::254
+		"fe80::/10", // link-local
+		// IPv4-mapped addresses (::ffff:0:0/96) are not listed: the API
+		// refuses them in NetworkPolicies, and nonPublic judges them by
+		// their IPv4 part.
 	}
 	nonPublicPrefixes = func() []netip.Prefix {
 		var ps []netip.Prefix
@@ -80,8 +82,6 @@ func kindOf(prefix string) string {
 		return "link-local or metadata"
 	case "0.0.0.0/8":
 		return "reserved"
-	case "::ffff:0:0/96":
-		return "IPv4-mapped"
 	default:
 		return "private"
 	}
@@ -94,6 +94,7 @@ func nonPublic(ip string) string {
 	if err != nil {
 		return ""
 	}
+	addr = addr.Unmap()
 	if addr.IsUnspecified() || addr.IsMulticast() {
 		return "reserved"
 	}
