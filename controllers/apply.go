@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +15,11 @@ import (
 // writes every child with.
 const FieldManager = "egressgate"
 
+// AppliedHashAnnotation holds a hash of what the operator last applied to a
+// child. Comparing it, instead of the child's managedFields, lets the cache
+// drop managedFields and still notice a field the operator no longer sets.
+const AppliedHashAnnotation = "egress.monzo.com/applied-hash"
+
 // applyConfiguration turns a desired child into the unstructured form that
 // is server-side applied: no status, no server-set metadata.
 func applyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
@@ -21,9 +28,23 @@ func applyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	delete(m, "status")
-	if md, ok := m["metadata"].(map[string]any); ok {
-		delete(md, "creationTimestamp")
+	md, _ := m["metadata"].(map[string]any)
+	if md == nil {
+		return nil, fmt.Errorf("%T %s has no metadata", obj, obj.GetName())
 	}
+	delete(md, "creationTimestamp")
+	// encoding/json sorts map keys, so equal objects hash equally.
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", obj, err)
+	}
+	sum := sha256.Sum256(b)
+	annotations, _ := md["annotations"].(map[string]any)
+	if annotations == nil {
+		annotations = map[string]any{}
+		md["annotations"] = annotations
+	}
+	annotations[AppliedHashAnnotation] = hex.EncodeToString(sum[:8])
 	return &unstructured.Unstructured{Object: m}, nil
 }
 
@@ -42,27 +63,12 @@ func toMap(obj any) (map[string]any, error) {
 }
 
 // upToDate reports whether applying desired onto existing would change
-// nothing: every desired value is already there, and every field our field
-// manager owns is still desired. Fields the API server or other managers
-// added are ignored. Lists compare element by element and must have the
-// same length.
+// nothing: every desired value, the hash annotation included, is already
+// there. Fields the API server or other managers added are ignored; a field
+// the operator stopped setting changes the hash, so it is applied (and
+// removed) again.
 func upToDate(desired, existing *unstructured.Unstructured) bool {
-	if !contains(existing.Object, desired.Object) {
-		return false
-	}
-	for _, mf := range existing.GetManagedFields() {
-		if mf.Manager != FieldManager || mf.Subresource != "" || mf.FieldsV1 == nil {
-			continue
-		}
-		owned := map[string]any{}
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &owned); err != nil {
-			return false
-		}
-		if !stillDesired(owned, desired.Object) {
-			return false
-		}
-	}
-	return true
+	return contains(existing.Object, desired.Object)
 }
 
 // contains reports whether want is a subset of have.
@@ -115,29 +121,4 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	}
 	return false
-}
-
-// stillDesired walks a managedFields set ("f:<field>" keys) and reports
-// whether every owned map field is still in desired. It stops at lists,
-// whose length contains already compares.
-func stillDesired(owned map[string]any, desired any) bool {
-	d, ok := desired.(map[string]any)
-	if !ok {
-		return true
-	}
-	for k, sub := range owned {
-		if len(k) < 2 || k[:2] != "f:" {
-			continue
-		}
-		dv, found := d[k[2:]]
-		if !found {
-			return false
-		}
-		if subMap, ok := sub.(map[string]any); ok && len(subMap) > 0 {
-			if !stillDesired(subMap, dv) {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -71,6 +71,8 @@ type Reconciler struct {
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	Options   translate.Options
+	// Concurrency is how many ExternalServices are reconciled at once.
+	Concurrency int
 
 	mapper     meta.RESTMapper
 	controller controller.Controller
@@ -100,6 +102,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("externalservice").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Concurrency)}).
 		WatchesRawSource(source.Kind(mgr.GetCache(), &egressv1.ExternalService{}, r.claimantsHandler())).
 		Watches(&appsv1.Deployment{}, ownedByLabel).
 		Watches(&corev1.Service{}, ownedByLabel).
@@ -310,7 +313,17 @@ func (r *Reconciler) apply(ctx context.Context, objects []client.Object) error {
 				continue
 			}
 		}
-		if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired),
+		// The body is the unstructured form; the target is typed, so the
+		// client's read-your-writes tracking uses the same typed cache the
+		// reads above use.
+		body, err := desired.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		}
+		target := kind.newObj()
+		target.SetNamespace(obj.GetNamespace())
+		target.SetName(obj.GetName())
+		if err := r.Client.Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
 			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
 		}
@@ -439,9 +452,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, es *egressv1.ExternalServi
 		if old != nil && old.Status == c.Status {
 			continue
 		}
+		warning := (c.Type == egressv1.ConditionAccepted && c.Status == metav1.ConditionFalse) ||
+			(c.Type == egressv1.ConditionConflicted && c.Status == metav1.ConditionTrue)
+		// A first pass sets every condition; only a problem is news then.
+		if old == nil && !warning {
+			continue
+		}
 		eventType := corev1.EventTypeNormal
-		if (c.Type == egressv1.ConditionAccepted && c.Status == metav1.ConditionFalse) ||
-			(c.Type == egressv1.ConditionConflicted && c.Status == metav1.ConditionTrue) {
+		if warning {
 			eventType = corev1.EventTypeWarning
 		}
 		if r.Recorder != nil {

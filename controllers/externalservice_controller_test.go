@@ -13,8 +13,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/controllers"
@@ -242,7 +242,6 @@ func TestOnlyTheOldestClaimantGetsChildren(t *testing.T) {
 		"Gateway": {"claim-b"}, "TLSRoute": {"claim-b-443"},
 	})
 }
-
 
 func TestRefusedSpecsGetAcceptedFalseAndNoChildren(t *testing.T) {
 	cases := []struct {

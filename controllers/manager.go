@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -52,7 +52,10 @@ func CacheOptions(gatewayNamespace string) (cache.Options, error) {
 	}
 	istioMade := cache.ByObject{Label: labels.NewSelector().Add(*hasGatewayName)}
 	return cache.Options{
-		DefaultNamespaces:    map[string]cache.Config{gatewayNamespace: {}},
+		DefaultNamespaces: map[string]cache.Config{gatewayNamespace: {}},
+		// Children are compared by their applied-hash annotation, so the
+		// cache need not keep managedFields, a large part of every object.
+		DefaultTransform:     cache.TransformStripManagedFields(),
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{translate.LabelManagedBy: translate.ManagedByValue}),
 		ByObject: map[client.Object]cache.ByObject{
 			&egressv1.ExternalService{}: {Label: labels.Everything()},
@@ -64,7 +67,11 @@ func CacheOptions(gatewayNamespace string) (cache.Options, error) {
 
 // ManagerOptions are the process-level settings of the operator.
 type ManagerOptions struct {
-	MetricsAddr, ProbeAddr  string
+	MetricsAddr, ProbeAddr string
+	// Concurrency is how many ExternalServices are reconciled at once.
+	Concurrency int
+	// PprofAddr serves net/http/pprof when not empty.
+	PprofAddr               string
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	// SkipNameValidation lets a process run the controller more than once,
@@ -90,6 +97,7 @@ func NewManager(cfg *rest.Config, opts translate.Options, mo ManagerOptions) (ct
 		Client:                  client.Options{Cache: &client.CacheOptions{EnableReadYourWritesConsistency: ptr.To(true)}},
 		Metrics:                 metricsserver.Options{BindAddress: mo.MetricsAddr},
 		HealthProbeBindAddress:  mo.ProbeAddr,
+		PprofBindAddress:        mo.PprofAddr,
 		LeaderElection:          mo.LeaderElect,
 		LeaderElectionID:        "egress-operator.egress.monzo.com",
 		LeaderElectionNamespace: mo.LeaderElectionNamespace,
@@ -99,10 +107,11 @@ func NewManager(cfg *rest.Config, opts translate.Options, mo ManagerOptions) (ct
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	r := &Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("egress-operator"),
-		Options:   opts,
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Recorder:    mgr.GetEventRecorder("egress-operator"),
+		Options:     opts,
+		Concurrency: mo.Concurrency,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -211,4 +212,15 @@ func childNames(ctx context.Context, esName string) (map[string][]string, error)
 		slices.Sort(out[kind])
 	}
 	return out, nil
+}
+
+type (
+	istioServiceEntry    = istionetworking.ServiceEntry
+	istioDestinationRule = istionetworking.DestinationRule
+)
+
+func clientKey(name string) types.NamespacedName { return types.NamespacedName{Name: name} }
+
+func nsKey(name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: gatewayNS, Name: name}
 }

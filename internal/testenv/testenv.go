@@ -194,3 +194,17 @@ func WaitIdle(ctx context.Context, controller string, before, minReconciles floa
 		}
 	}
 }
+
+// WriteKubeconfig writes a cluster-admin kubeconfig for the server to path,
+// for processes (the operator binary, CoreDNS, kubectl) started beside it.
+func (e *Env) WriteKubeconfig(path string) error {
+	user, err := e.env.AddUser(envtest.User{Name: "egressgate-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("add a user to the API server: %w", err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	return os.WriteFile(path, kc, 0o600)
+}

@@ -1,0 +1,98 @@
+package translate
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+)
+
+func TestWinnerIsOldestThenByName(t *testing.T) {
+	at := func(name string, sec int) *egressv1.ExternalService {
+		return &egressv1.ExternalService{ObjectMeta: metav1.ObjectMeta{
+			Name: name, CreationTimestamp: metav1.NewTime(time.Unix(int64(sec), 0)),
+		}}
+	}
+	cases := []struct {
+		name      string
+		claimants []*egressv1.ExternalService
+		want      string
+	}{
+		{"none", nil, ""},
+		{"one", []*egressv1.ExternalService{at("a", 5)}, "a"},
+		{"oldest wins over a smaller name", []*egressv1.ExternalService{at("a", 9), at("z", 1)}, "z"},
+		{"same second: smaller name wins", []*egressv1.ExternalService{at("b", 1), at("a", 1), at("c", 0)}, "c"},
+		{"order of the list does not matter", []*egressv1.ExternalService{at("b", 1), at("a", 1)}, "a"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := ""
+			if w := Winner(c.claimants); w != nil {
+				got = w.Name
+			}
+			if got != c.want {
+				t.Errorf("Winner = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestNonPublic(t *testing.T) {
+	cases := map[string]string{
+		"203.0.113.10":     "",
+		"8.8.8.8":          "",
+		"2001:4860::8888":  "",
+		"10.1.2.3":         "private",
+		"172.16.0.1":       "private",
+		"192.168.1.1":      "private",
+		"100.64.0.1":       "private",
+		"127.0.0.1":        "loopback",
+		"::1":              "loopback",
+		"169.254.169.254":  "link-local or metadata",
+		"fe80::1":          "link-local or metadata",
+		"fd00:ec2::254":    "private",
+		"::ffff:10.0.0.1":  "private",
+		"::ffff:127.0.0.1": "loopback",
+		"0.0.0.0":          "reserved",
+		"224.0.0.1":        "reserved",
+	}
+	for ip, want := range cases {
+		if got := nonPublic(ip); got != want {
+			t.Errorf("nonPublic(%s) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+func TestSchedulingFromEnv(t *testing.T) {
+	env := map[string]string{
+		"NODE_SELECTOR_KEY": "role", "NODE_SELECTOR_VALUE": "egress",
+		"TAINT_TOLERATION_KEY": "egress", "TAINT_TOLERATION_VALUE": "true",
+		"ENABLE_POD_TOPOLOGY_SPREAD": "true", "POD_TOPOLOGY_ZONE_MAX_SKEW": "1",
+		"POD_TOPOLOGY_HOSTNAME_MAX_SKEW_KEY": "example.com/rack", "POD_TOPOLOGY_HOSTNAME_MAX_SKEW": "2",
+		"ENABLE_SERVICE_TOPOLOGY_MODE": "true",
+	}
+	got, err := SchedulingFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Scheduling{
+		NodeSelectorKey: "role", NodeSelectorValue: "egress", TaintTolerationKey: "egress", TaintTolerationValue: "true",
+		EnablePodTopologySpread: true, ZoneMaxSkew: 1, ZoneTopologyKey: "topology.kubernetes.io/zone",
+		HostnameMaxSkew: 2, HostnameTopologyKey: "example.com/rack", EnableServiceTopologyMode: true,
+	}
+	if got != want {
+		t.Errorf("SchedulingFromEnv = %+v, want %+v", got, want)
+	}
+
+	_, err = SchedulingFromEnv(func(k string) (string, bool) {
+		if k == "POD_TOPOLOGY_ZONE_MAX_SKEW" {
+			return "one", true
+		}
+		return "", false
+	})
+	if err == nil || err.Error() != `POD_TOPOLOGY_ZONE_MAX_SKEW="one": must be a whole number of at least 1` {
+		t.Errorf("a bad skew gave %v, want an error naming the variable", err)
+	}
+}
