@@ -12,7 +12,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 
 # Binaries the tests run; other makefiles in mk/ add to these lists.
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(CONTROLLER_GEN)
-BUILD_TARGETS := $(BIN)/egress-operator
+BUILD_TARGETS := $(BIN)/egress-operator $(BIN)/egressctl
 TEST_DEPS :=
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
@@ -26,7 +26,7 @@ help: ## List the targets.
 ##@ Tools: real binaries built from Go modules into bin/, only when missing or stale.
 
 .PHONY: tools
-tools: $(TOOLS) ## Build etcd, kube-apiserver and controller-gen into bin/.
+tools: $(TOOLS) ## Build every binary the tests and `make run` use into bin/ (etcd, Kubernetes, kwok, istiod, controller-gen).
 
 # hack/tools/k8s pins k8s.io/kubernetes and etcd; its go.mod is the version stamp.
 $(BIN)/etcd: hack/tools/k8s/go.mod hack/tools/k8s/go.sum
@@ -42,6 +42,15 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN)/.cg go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(BIN)/.cg/controller-gen $@ && rmdir $(BIN)/.cg
 
+##@ Run
+
+# SAMPLES=0 starts everything without applying samples/.
+SAMPLES ?= 1
+.PHONY: run
+run: tools $(BIN)/coredns ## Start the local cluster with istiod, the operator and CoreDNS, apply samples/, stay up until Ctrl-C.
+	@hack/ensure-packages.sh kubectl:kubernetes-client dig:bind9-dnsutils
+	go run ./cmd/egressctl dev up $(if $(filter 0,$(SAMPLES)),--no-samples)
+
 ##@ Build
 
 .PHONY: build
@@ -49,6 +58,9 @@ build: $(BUILD_TARGETS) ## Build the binaries into bin/.
 
 $(BIN)/egress-operator: $(GO_SOURCES)
 	go build -o $@ ./cmd/egress-operator
+
+$(BIN)/egressctl: $(GO_SOURCES)
+	go build -o $@ ./cmd/egressctl
 
 ##@ Generated files
 
@@ -79,8 +91,12 @@ test: tools $(TEST_DEPS) verify-generated lint ## Run every test against real co
 ##@ Benchmarks
 
 .PHONY: bench
-bench: bench-controller ## Run the benchmarks and print their tables.
+bench: bench-controller bench-convergence ## Run the benchmarks and print their tables.
 
 .PHONY: bench-controller
 bench-controller: tools ## 1000 ExternalServices on a real API server: convergence, writes, RSS.
 	go run ./hack/bench/controller
+
+.PHONY: bench-convergence
+bench-convergence: tools $(BIN)/coredns ## 50 ExternalServices on the local cluster with istiod: create → hijacked DNS answer.
+	go run ./hack/bench/convergence

@@ -1,0 +1,31 @@
+// Command egressctl is egressgate's command-line tool. `egressctl dev up`
+// runs the whole system on this machine: a real local cluster with istiod,
+// the operator, and CoreDNS with the egressoperator plugin.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "egressctl:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "egressctl",
+		Short:         "Work with egressgate ExternalServices",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	dev := &cobra.Command{Use: "dev", Short: "Run egressgate on this machine"}
+	dev.AddCommand(newDevUpCommand())
+	root.AddCommand(dev)
+	return root
+}
