@@ -244,5 +244,4 @@ func printTryThis(out io.Writer, cluster *localcluster.Cluster, dnsAddr string, 
 	fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
 }
 
-
 func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
