@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/egressgate/egressgate/internal/admission"
 	"github.com/egressgate/egressgate/internal/crds"
 )
 
@@ -88,6 +89,15 @@ func externalServiceFromSpec(t *testing.T, name, spec string) *unstructured.Unst
 	return u
 }
 
+// offline is egressctl's admission, which must agree with the API server.
+var offline = func() *admission.Admitter {
+	a, err := admission.New()
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()
+
 // TestAdmissionRejectsInvalidObjects sends each invalid object to the real
 // API server (dry run) and checks the refusal says what to change.
 func TestAdmissionRejectsInvalidObjects(t *testing.T) {
@@ -103,6 +113,11 @@ func TestAdmissionRejectsInvalidObjects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("refusal %q does not say %q", err, c.want)
+			}
+			// egressctl's offline admission must refuse it the same way.
+			errs := offline.Admit(ctxT(t), externalServiceFromSpec(t, name, c.spec).Object)
+			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), c.want) {
+				t.Errorf("offline admission gave %v, want a refusal saying %q", errs, c.want)
 			}
 		})
 	}
@@ -125,6 +140,9 @@ func TestAdmissionAcceptsValidObjects(t *testing.T) {
 			}
 			if err := k8s.Create(ctxT(t), externalServiceFromSpec(t, name, c.spec), client.DryRunAll); err != nil {
 				t.Errorf("refused: %v", err)
+			}
+			if errs := offline.Admit(ctxT(t), externalServiceFromSpec(t, name, c.spec).Object); len(errs) > 0 {
+				t.Errorf("offline admission refused it: %v", errs)
 			}
 		})
 	}

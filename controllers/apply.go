@@ -20,9 +20,9 @@ const FieldManager = "egressgate"
 // drop managedFields and still notice a field the operator no longer sets.
 const AppliedHashAnnotation = "egress.monzo.com/applied-hash"
 
-// applyConfiguration turns a desired child into the unstructured form that
+// ApplyConfiguration turns a desired child into the unstructured form that
 // is server-side applied: no status, no server-set metadata.
-func applyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
+func ApplyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
 	m, err := toMap(obj)
 	if err != nil {
 		return nil, err

@@ -294,7 +294,7 @@ func (r *Reconciler) apply(ctx context.Context, objects []client.Object) error {
 		if kind.optional && !r.served(kind) {
 			continue
 		}
-		desired, err := applyConfiguration(obj)
+		desired, err := ApplyConfiguration(obj)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 generated() {
-  find api -name 'zz_generated*.go'; find crds config/rbac -name '*.yaml'; find translate/testdata -name '*.out.yaml'
+  find api -name 'zz_generated*.go'; find crds config/rbac -name '*.yaml'; find translate/testdata cmd/egressctl/testdata -name '*.out.yaml'
 }
 sum() { generated | sort | xargs sha256sum; }
 

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/controllers"
+	"github.com/egressgate/egressgate/internal/admission"
+	"github.com/egressgate/egressgate/translate"
+)
+
+type translateOptions struct {
+	files  []string
+	output string
+	opts   translate.Options
+}
+
+func newTranslateCommand() *cobra.Command {
+	o := translateOptions{opts: translate.DefaultOptions()}
+	cmd := &cobra.Command{
+		Use:   "translate -f FILE",
+		Short: "Print the objects the operator would apply for ExternalServices, without a cluster",
+		Long: `translate reads ExternalServices (multi-document YAML, JSON, or a List) and
+prints exactly the objects the operator would apply for them: the same
+translator, the same server-side apply form. Each ExternalService is first
+defaulted and validated offline with the CRD's own OpenAPI and CEL rules, so
+what the API server would refuse is refused here, with the same messages.
+Each one's conditions are printed as YAML comments (or to stderr with -o json).`,
+		Example: `  egressctl translate -f samples/github.yaml
+  cat samples/*.yaml | egressctl translate -f - --gateway-namespace egress`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTranslate(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&o.files, "filename", "f", nil, "file of ExternalServices, or - for stdin (repeatable)")
+	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
+	f.StringVar(&o.opts.GatewayNamespace, "gateway-namespace", o.opts.GatewayNamespace, "namespace of the generated objects")
+	f.StringVar(&o.opts.GatewayClassName, "gateway-class", o.opts.GatewayClassName, "GatewayClass of the generated Gateways")
+	f.StringVar(&o.opts.ClusterDomain, "cluster-domain", o.opts.ClusterDomain, "the cluster's DNS domain; dnsNames inside it are refused")
+	f.StringVar(&o.opts.MetricsNamespace, "metrics-namespace", o.opts.MetricsNamespace, "namespace allowed to scrape gateway pods")
+	f.BoolVar(&o.opts.EnablePodDisruptionBudgets, "enable-pod-disruption-budgets", false, "give every gateway a PodDisruptionBudget")
+	f.BoolVar(&o.opts.AllowPrivateIPOverride, "allow-private-ip-override", false, "let ipOverride name private addresses")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o translateOptions) error {
+	if o.output != "yaml" && o.output != "json" {
+		return fmt.Errorf("-o %s: use yaml or json", o.output)
+	}
+	sched, err := translate.SchedulingFromProcessEnv()
+	if err != nil {
+		return err
+	}
+	o.opts.Scheduling = sched
+	admitter, err := admission.New()
+	if err != nil {
+		return err
+	}
+	var services []*egressv1.ExternalService
+	var refused []string
+	for _, f := range o.files {
+		docs, err := readDocuments(f, stdin)
+		if err != nil {
+			return err
+		}
+		for _, doc := range docs {
+			es, err := admit(ctx, admitter, doc)
+			if err != nil {
+				refused = append(refused, fmt.Sprintf("%s: %v", f, err))
+				continue
+			}
+			services = append(services, es)
+		}
+	}
+	if len(refused) > 0 {
+		return errors.New("refused as the API server would refuse it:\n  " + strings.Join(refused, "\n  "))
+	}
+
+	var objects []any
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	for _, es := range services {
+		res := translate.Translate(es, o.opts, translate.Observed{})
+		comments := conditionLines(es.Name, res.Conditions)
+		if o.output == "yaml" {
+			for _, c := range comments {
+				fmt.Fprintln(out, "# "+c)
+			}
+		} else {
+			for _, c := range comments {
+				fmt.Fprintln(stderr, c)
+			}
+		}
+		for _, obj := range res.Objects {
+			u, err := controllers.ApplyConfiguration(obj)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				objects = append(objects, u.Object)
+				continue
+			}
+			b, err := yaml.Marshal(u.Object)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "---\n%s", b)
+		}
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"apiVersion": "v1", "kind": "List", "items": objects})
+	}
+	return nil
+}
+
+func conditionLines(name string, conds []metav1.Condition) []string {
+	lines := []string{"ExternalService " + name + ":"}
+	for _, c := range conds {
+		lines = append(lines, fmt.Sprintf("  %s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message))
+	}
+	return lines
+}
+
+// readDocuments reads every object in a file (or stdin for "-"): YAML
+// documents, JSON objects, and the items of Lists.
+func readDocuments(path string, stdin io.Reader) ([]map[string]any, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
+	var docs []map[string]any
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				return docs, nil
+			}
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if doc == nil {
+			continue
+		}
+		if items, ok := doc["items"].([]any); ok && strings.HasSuffix(fmt.Sprint(doc["kind"]), "List") {
+			for _, it := range items {
+				if m, ok := it.(map[string]any); ok {
+					docs = append(docs, m)
+				}
+			}
+			continue
+		}
+		docs = append(docs, doc)
+	}
+}
+
+// admit defaults and validates one decoded object and returns it typed.
+func admit(ctx context.Context, a *admission.Admitter, doc map[string]any) (*egressv1.ExternalService, error) {
+	apiVersion, kind := fmt.Sprint(doc["apiVersion"]), fmt.Sprint(doc["kind"])
+	if apiVersion != egressv1.GroupVersion.String() || kind != "ExternalService" {
+		return nil, fmt.Errorf("%s %s is not an %s ExternalService", apiVersion, kind, egressv1.GroupVersion)
+	}
+	name := "(no name)"
+	if md, ok := doc["metadata"].(map[string]any); ok {
+		name = fmt.Sprint(md["name"])
+	}
+	if errs := a.Admit(ctx, doc); len(errs) > 0 {
+		return nil, fmt.Errorf("ExternalService %s: %w", name, errs.ToAggregate())
+	}
+	es := &egressv1.ExternalService{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(doc, es, true); err != nil {
+		return nil, fmt.Errorf("ExternalService %s: %w", name, err)
+	}
+	return es, nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/egressgate/egressgate/translate"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/translate/*.out.yaml from the current output")
+
+// TestTranslateSamples runs `egressctl translate` on every sample and
+// compares its output with testdata/translate/<sample>.out.yaml.
+func TestTranslateSamples(t *testing.T) {
+	samples, err := filepath.Glob("../../samples/*.yaml")
+	if err != nil || len(samples) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	for _, sample := range samples {
+		name := strings.TrimSuffix(filepath.Base(sample), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			o := translateOptions{files: []string{sample}, output: "yaml", opts: translate.DefaultOptions()}
+			if err := runTranslate(context.Background(), nil, &out, &errOut, o); err != nil {
+				t.Fatalf("translate %s: %v", sample, err)
+			}
+			golden := filepath.Join("testdata", "translate", name+".out.yaml")
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run: go test ./cmd/egressctl -update)", err)
+			}
+			if diff := cmp.Diff(string(want), out.String()); diff != "" {
+				t.Errorf("%s differs (-want +got); if intended run: go test ./cmd/egressctl -update\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// TestTranslateRefusesWhatTheAPIServerRefuses feeds invalid objects on stdin,
+// as one multi-document stream and as a List, and wants the CRD's messages.
+func TestTranslateRefusesWhatTheAPIServerRefuses(t *testing.T) {
+	multiDoc := `apiVersion: egress.monzo.com/v1
+kind: ExternalService
+metadata: {name: ok}
+spec: {dnsName: api.example.com, ports: [{port: 443, protocol: TLS}]}
+---
+apiVersion: egress.monzo.com/v1
+kind: ExternalService
+metadata: {name: wild}
+spec: {dnsName: "*.example.com", ports: [{port: 443}]}
+---
+apiVersion: egress.monzo.com/v1
+kind: ExternalService
+metadata: {name: dup}
+spec: {dnsName: example.com, ports: [{port: 443}, {port: 443, protocol: TLS}], minReplicas: 5, maxReplicas: 2}
+`
+	list := `{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "egress.monzo.com/v1", "kind": "ExternalService", "metadata": {"name": "a-name-that-is-far-too-long-for-the-allowed-label-key-of-clients"},
+   "spec": {"dnsName": "Example.com", "ports": [{"port": 443}], "ipOverride": ["10.0.0.0/8"]}}]}`
+	cases := map[string]struct {
+		input string
+		want  []string
+	}{
+		"multi-document YAML": {multiDoc, []string{
+			"ExternalService wild", "dnsName must not be a wildcard",
+			"ExternalService dup", "ports must have at most one TCP or TLS entry per port number", "minReplicas must not be greater than maxReplicas",
+		}},
+		"JSON List": {list, []string{
+			"metadata.name must be at most 55 characters", "dnsName must be lowercase", "ipOverride entries must be IP addresses",
+		}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			o := translateOptions{files: []string{"-"}, output: "yaml", opts: translate.DefaultOptions()}
+			err := runTranslate(context.Background(), strings.NewReader(c.input), &out, &errOut, o)
+			if err == nil {
+				t.Fatalf("accepted invalid input; printed:\n%s", out.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "ExternalService ok") {
+				t.Errorf("the valid object was refused too: %v", err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed objects although input was refused:\n%s", out.String())
+			}
+		})
+	}
+}
