@@ -187,20 +187,8 @@ func printTable(ctx context.Context, out io.Writer, cluster *localcluster.Cluste
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nNAME\tDNS NAME\tPORTS\tGATEWAY ADDRESS\tPROGRAMMED\tDNS ANSWER (A)")
 	for _, es := range list.Items {
-		var ports []string
-		for _, p := range es.Spec.Ports {
-			proto := "TCP"
-			if p.Protocol != nil {
-				proto = string(*p.Protocol)
-			}
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Port, proto))
-		}
-		programmed := "Unknown"
-		if c := meta.FindStatusCondition(es.Status.Conditions, egressv1.ConditionProgrammed); c != nil {
-			programmed = string(c.Status)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", es.Name, es.Spec.DnsName, strings.Join(ports, ","),
-			strings.Join(es.Status.Addresses, ","), programmed, lookupA(ctx, dnsAddr, es.Spec.DnsName))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", es.Name, es.Spec.DnsName, portList(&es),
+			strings.Join(es.Status.Addresses, ","), conditionStatus(&es, egressv1.ConditionProgrammed), lookupA(ctx, dnsAddr, es.Spec.DnsName))
 	}
 	return tw.Flush()
 }
