@@ -42,7 +42,9 @@ var operatorResources = map[string]bool{
 	"destinationrules": true, "gateways": true, "tlsroutes": true, "tcproutes": true,
 }
 
-const childrenPerService = 7 // 2 NetworkPolicies, ConfigMap, ServiceEntry, Gateway, TLSRoute, TCPRoute
+const childrenPerService = 7
+
+var operatorMemLimit = flag.String("operator-memlimit", "", "GOMEMLIMIT for the operator only (default: the operator's own)") // 2 NetworkPolicies, ConfigMap, ServiceEntry, Gateway, TLSRoute, TCPRoute
 
 func main() {
 	n := flag.Int("n", 1000, "number of ExternalServices")
@@ -297,6 +299,10 @@ func startOperator(ctx context.Context, bin, kubeconfig, dir string) (*operator,
 		args = append(args, "--pprof-bind-address", p)
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if *operatorMemLimit != "" {
+		// Only the operator: etcd and kube-apiserver keep their own defaults.
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+*operatorMemLimit)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the operator: %w", err)
