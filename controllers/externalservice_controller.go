@@ -245,7 +245,7 @@ func (r *Reconciler) observe(ctx context.Context, es *egressv1.ExternalService) 
 	}
 
 	ns := r.Options.GatewayNamespace
-	if r.served(childKinds[2]) {
+	if r.served(gatewayKind) {
 		gw := &gwapiv1.Gateway{}
 		switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: es.Name}, gw); {
 		case apierrors.IsNotFound(err):
@@ -374,7 +374,7 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 // called name is left.
 func (r *Reconciler) gatewayGone(ctx context.Context, name string) (bool, error) {
 	ns := r.Options.GatewayNamespace
-	if r.served(childKinds[2]) {
+	if r.served(gatewayKind) {
 		err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &gwapiv1.Gateway{})
 		if err == nil {
 			return false, nil

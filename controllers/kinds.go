@@ -36,6 +36,14 @@ func itemsOf[T any, PT interface {
 	return out
 }
 
+// gatewayKind is the Gateway, whose status the operator also reads.
+var gatewayKind = childKind{
+	gvk: gwapiv1.SchemeGroupVersion.WithKind("Gateway"), optional: true,
+	newList: func() client.ObjectList { return &gwapiv1.GatewayList{} },
+	newObj:  func() client.Object { return &gwapiv1.Gateway{} },
+	items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.GatewayList).Items) },
+}
+
 // childKinds lists every generated kind. The order is the prune order:
 // routes and Gateway first, NetworkPolicies last.
 var childKinds = []childKind{
@@ -51,12 +59,7 @@ var childKinds = []childKind{
 		newObj:  func() client.Object { return &gwapiv1.TCPRoute{} },
 		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.TCPRouteList).Items) },
 	},
-	{
-		gvk: gwapiv1.SchemeGroupVersion.WithKind("Gateway"), optional: true,
-		newList: func() client.ObjectList { return &gwapiv1.GatewayList{} },
-		newObj:  func() client.Object { return &gwapiv1.Gateway{} },
-		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.GatewayList).Items) },
-	},
+	gatewayKind,
 	{
 		gvk: istionetworking.SchemeGroupVersion.WithKind("ServiceEntry"), optional: true,
 		newList: func() client.ObjectList { return &istionetworking.ServiceEntryList{} },

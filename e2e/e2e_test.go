@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -56,7 +58,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevelError)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
@@ -292,7 +294,7 @@ func TestExternalServiceEndToEnd(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"github-ingress", "github-egress"} {
-				err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &networkingPolicy{})
+				err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &networkingv1.NetworkPolicy{})
 				if !apierrors.IsNotFound(err) {
 					left = append(left, name)
 				}
