@@ -30,11 +30,8 @@ import (
 
 const gatewayNS = "egress-operator-system"
 
-// Named timeouts for polling the real API server.
-const (
-	reconcileTimeout = 30 * time.Second
-	pollInterval     = 100 * time.Millisecond
-)
+// reconcileTimeout bounds each wait for the operator on the real API server.
+const reconcileTimeout = 30 * time.Second
 
 // env is one API server shared by the tests of this package, with every
 // CRD installed and the operator running against it.
@@ -99,17 +96,7 @@ func startOperator(cfg *rest.Config, opts translate.Options) (context.CancelFunc
 // eventually polls check until it returns nil or the timeout passes.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(reconcileTimeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %s: %v", what, reconcileTimeout, err)
-		}
-		time.Sleep(pollInterval)
-	}
+	testenv.Eventually(t, what, reconcileTimeout, check)
 }
 
 func ctxT(t *testing.T) context.Context {

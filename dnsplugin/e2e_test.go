@@ -267,17 +267,7 @@ func (cl *cluster) check(proto, from, name string, qtype uint16, want expect) er
 // eventually polls check until it passes or the named timeout ends.
 func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, timeout, check)
 }
 
 // both runs check over UDP and TCP.

@@ -32,6 +32,7 @@ import (
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/controllers"
 	"github.com/egressgate/egressgate/internal/localcluster"
+	"github.com/egressgate/egressgate/internal/testenv"
 	"github.com/egressgate/egressgate/translate"
 )
 
@@ -94,17 +95,7 @@ func run(m *testing.M) int {
 
 func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v (logs: %s/logs)", what, timeout, err, cluster.Dir)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	testenv.Eventually(t, what+" (logs: "+cluster.Dir+"/logs)", timeout, check)
 }
 
 // queryA asks CoreDNS for name's A records, from source (a pod IP) when set.
