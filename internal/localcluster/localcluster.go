@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -71,6 +72,17 @@ type Options struct {
 	Istio bool
 	// Progress gets one line per step; nil discards them.
 	Progress io.Writer
+	// Users are extra identities the API server accepts, each with its own
+	// token (see Cluster.KubeconfigFor). Every write they make is recorded
+	// in the audit log (Cluster.AuditLog), so a test can count them.
+	Users []User
+}
+
+// User is an identity of the API server's token file: a name and groups.
+// RBAC decides what it may do.
+type User struct {
+	Name   string
+	Groups []string
 }
 
 // Cluster is a running local cluster.
@@ -85,6 +97,9 @@ type Cluster struct {
 	// PodIPsAreLocal is true when pod IPs are addresses of this machine, so
 	// a client can send from a pod's IP (see PodCIDR).
 	PodIPsAreLocal bool
+	// AuditLog is the API server's audit log: one JSON event per write
+	// made by one of Options.Users.
+	AuditLog string
 
 	opts          Options
 	ownDir        bool
@@ -92,6 +107,8 @@ type Cluster struct {
 	etcdURL       string
 	saKey         string
 	apiserverCert string
+	apiserverArgs []string
+	userTokens    map[string]string
 }
 
 // Start brings every component up, in order, each within its named
@@ -247,38 +264,55 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tokens := filepath.Join(certDir, "tokens.csv")
-	if err := os.WriteFile(tokens, []byte(token+`,egressgate-admin,egressgate-admin,"system:masters"`+"\n"), 0o600); err != nil {
+	tokens := token + `,egressgate-admin,egressgate-admin,"system:masters"` + "\n"
+	c.userTokens = map[string]string{}
+	var users []string
+	for i, u := range c.opts.Users {
+		t, err := randomToken()
+		if err != nil {
+			return err
+		}
+		c.userTokens[u.Name] = t
+		users = append(users, u.Name)
+		tokens += fmt.Sprintf("%s,%s,user-%d,%q\n", t, u.Name, i, strings.Join(u.Groups, ","))
+	}
+	tokenFile := filepath.Join(certDir, "tokens.csv")
+	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
 		return err
 	}
+	auditPolicy := filepath.Join(certDir, "audit-policy.yaml")
+	if err := os.WriteFile(auditPolicy, []byte(auditPolicyFor(users)), 0o600); err != nil {
+		return err
+	}
+	c.AuditLog = filepath.Join(c.Dir, "audit.log")
 	host := "https://127.0.0.1:" + itoa(port)
-	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), []string{
+	c.apiserverArgs = []string{
 		"--etcd-servers=" + c.etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + itoa(port),
 		"--cert-dir=" + certDir,
 		"--service-cluster-ip-range=" + ServiceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + saKey, "--service-account-signing-key-file=" + saKey,
-		"--token-auth-file=" + tokens,
+		"--token-auth-file=" + tokenFile,
 		"--authorization-mode=RBAC",
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
-	}, nil, c.Dir)
-	if err != nil {
-		return err
+		"--audit-policy-file=" + auditPolicy, "--audit-log-path=" + c.AuditLog, "--audit-log-mode=blocking",
 	}
 	c.saKey = saKey
 	c.apiserverCert = filepath.Join(certDir, "apiserver.crt")
 	c.Config = &rest.Config{Host: host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 100, Burst: 200}
-	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	if err := waitFor(ctx, p, APIServerReadyTimeout, func(ctx context.Context) error {
-		return httpOK(ctx, insecure, host+"/readyz", token)
-	}); err != nil {
+	if err := c.StartAPIServer(ctx); err != nil {
 		return err
 	}
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
 	if err := writeKubeconfig(c.Kubeconfig, host, token); err != nil {
 		return err
+	}
+	for name, t := range c.userTokens {
+		if err := writeKubeconfig(c.KubeconfigFor(name), host, t); err != nil {
+			return err
+		}
 	}
 	scheme, err := controllers.NewScheme()
 	if err != nil {
@@ -286,6 +320,49 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	}
 	c.Client, err = client.New(c.Config, client.Options{Scheme: scheme})
 	return err
+}
+
+// auditPolicyFor records, at Metadata level, every write the users make,
+// and nothing else.
+func auditPolicyFor(users []string) string {
+	policy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
+	if len(users) > 0 {
+		quoted, _ := json.Marshal(users)
+		policy += "- level: Metadata\n  users: " + string(quoted) + "\n  verbs: [create, update, patch, delete, deletecollection]\n"
+	}
+	return policy + "- level: None\n"
+}
+
+// KubeconfigFor is the path of a kubeconfig that authenticates as one of
+// Options.Users.
+func (c *Cluster) KubeconfigFor(user string) string {
+	// KUBECONFIG is a list separated by ':', which user names often contain.
+	return filepath.Join(c.Dir, "kubeconfig-"+strings.ReplaceAll(user, ":", "_"))
+}
+
+// StopAPIServer stops kube-apiserver, leaving etcd and every other
+// component running, as in a control-plane outage.
+func (c *Cluster) StopAPIServer() error {
+	for i, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return p.stop(stopGrace)
+		}
+	}
+	return errors.New("kube-apiserver is not running")
+}
+
+// StartAPIServer starts kube-apiserver with the flags, port and
+// certificates it had before, and waits until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	p, err := c.start("kube-apiserver", c.bin("kube-apiserver"), c.apiserverArgs, nil, c.Dir)
+	if err != nil {
+		return err
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return waitFor(ctx, p, APIServerReadyTimeout, func(ctx context.Context) error {
+		return httpOK(ctx, insecure, c.Config.Host+"/readyz", c.Config.BearerToken)
+	})
 }
 
 // ServiceCIDR is the range Services get their ClusterIPs from.

@@ -34,7 +34,8 @@ func startProcess(dir, name, bin string, args, env []string, workDir string) (*p
 		return nil, err
 	}
 	logPath := filepath.Join(logDir, name+".log")
-	logFile, err := os.Create(logPath)
+	// Append: a component started again keeps its earlier log.
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -103,3 +104,33 @@ func freePort() (int, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Component is a process a caller started next to the cluster with
+// StartComponent; Stop ends it with the cluster.
+type Component struct{ p *process }
+
+// StartComponent runs bin/<binary> with args and env in the cluster's
+// directory, logging to logs/<name>.log (appended to if it exists).
+func (c *Cluster) StartComponent(name, binary string, args, env []string) (*Component, error) {
+	p, err := c.start(name, c.bin(binary), args, env, c.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Component{p: p}, nil
+}
+
+// Done is closed when the process has exited.
+func (c *Component) Done() <-chan struct{} { return c.p.done }
+
+// Kill ends the process and its group at once, with SIGKILL, as when a
+// node dies.
+func (c *Component) Kill() {
+	_ = syscall.Kill(-c.p.Pid(), syscall.SIGKILL)
+	<-c.p.done
+}
+
+// Stop ends the process with SIGTERM, then SIGKILL after a grace period.
+func (c *Component) Stop() error { return c.p.stop(stopGrace) }
+
+// LogPath is where the process logs.
+func (c *Component) LogPath() string { return c.p.logPath }

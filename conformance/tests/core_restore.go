@@ -1,0 +1,102 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/conformance/suite"
+	"github.com/egressgate/egressgate/translate"
+)
+
+func init() {
+	register(suite.ConformanceTest{
+		ShortName:   "ChildrenRestored",
+		Description: "A deleted route or NetworkPolicy is recreated, and hand edits to the Gateway's listeners or the ingress policy's peers are reverted.",
+		Features:    []suite.Feature{suite.FeatureExternalService},
+		Test:        testRestore,
+	})
+}
+
+func testRestore(t *testing.T, s *suite.Suite) {
+	ctx := context.Background()
+	const name = "core-restore"
+	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
+	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
+	key := func(n string) types.NamespacedName {
+		return types.NamespacedName{Namespace: s.GatewayNamespace, Name: n}
+	}
+
+	deleted := []client.Object{
+		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 443)}},
+		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 22)}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: name + "-egress"}},
+	}
+	for _, obj := range deleted {
+		s.Eventually(t, fmt.Sprintf("%T %s exists", obj, obj.GetName()), s.Timeouts.Restored, func() error {
+			return s.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		})
+		old := obj.GetUID()
+		if err := s.Client.Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		s.Eventually(t, fmt.Sprintf("%T %s is recreated", obj, obj.GetName()), s.Timeouts.Restored, func() error {
+			if err := s.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				return err
+			}
+			if obj.GetUID() == old {
+				return fmt.Errorf("still the deleted object %s", old)
+			}
+			return nil
+		})
+	}
+
+	gw := &gwapiv1.Gateway{}
+	if err := s.Client.Get(ctx, key(name), gw); err != nil {
+		t.Fatal(err)
+	}
+	gw.Spec.Listeners[0].Port = 9999
+	if err := s.Client.Update(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	waitListeners(t, s, name, []int32{22, 443})
+
+	np := &networkingv1.NetworkPolicy{}
+	if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
+		t.Fatal(err)
+	}
+	// Open the client rule to every pod.
+	opened := false
+	for i, rule := range np.Spec.Ingress {
+		if admitsLabelledClients(rule, name) {
+			np.Spec.Ingress[i].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+			opened = true
+		}
+	}
+	if !opened {
+		t.Fatalf("the ingress policy has no rule for labelled clients: %+v", np.Spec.Ingress)
+	}
+	if err := s.Client.Update(ctx, np); err != nil {
+		t.Fatal(err)
+	}
+	s.Eventually(t, "the ingress policy admits only labelled clients again", s.Timeouts.Restored, func() error {
+		if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
+			return err
+		}
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.PodSelector == nil && peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0 {
+					return fmt.Errorf("peer %+v admits every pod", peer)
+				}
+			}
+		}
+		return nil
+	})
+}

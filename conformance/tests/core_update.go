@@ -1,0 +1,114 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/conformance/suite"
+	"github.com/egressgate/egressgate/translate"
+)
+
+func init() {
+	register(suite.ConformanceTest{
+		ShortName:   "UpdatePropagates",
+		Description: "Changing an ExternalService's ports moves the Gateway's listeners, the routes and the NetworkPolicy ports, removes the old route, and the status follows the new generation.",
+		Features:    []suite.Feature{suite.FeatureExternalService},
+		Test:        testUpdate,
+	})
+}
+
+func testUpdate(t *testing.T, s *suite.Suite) {
+	ctx := context.Background()
+	const name = "core-update"
+	es := suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443")
+	s.Create(t, es)
+	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
+	waitListeners(t, s, name, []int32{443})
+
+	fresh, err := s.GetExternalService(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tls, tcp := egressv1.ProtocolTLS, egressv1.ProtocolTCP
+	fresh.Spec.Ports = []egressv1.ExternalServicePort{{Port: 8443, Protocol: &tls}, {Port: 22, Protocol: &tcp}}
+	if err := s.Client.Update(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
+	waitListeners(t, s, name, []int32{22, 8443})
+	s.Eventually(t, "routes follow the ports", s.Timeouts.Restored, func() error {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 8443)}, &gwapiv1.TLSRoute{}); err != nil {
+			return fmt.Errorf("TLSRoute for 8443: %w", err)
+		}
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 22)}, &gwapiv1.TCPRoute{}); err != nil {
+			return fmt.Errorf("TCPRoute for 22: %w", err)
+		}
+		err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 443)}, &gwapiv1.TLSRoute{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the TLSRoute for the removed port 443 is still there (%v)", err)
+		}
+		return nil
+	})
+	s.Eventually(t, "the ingress NetworkPolicy admits the new ports", s.Timeouts.Restored, func() error {
+		np := &networkingv1.NetworkPolicy{}
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: name + "-ingress"}, np); err != nil {
+			return err
+		}
+		var ports []int32
+		for _, rule := range np.Spec.Ingress {
+			if !admitsLabelledClients(rule, name) {
+				continue // the metrics scraping rule
+			}
+			for _, p := range rule.Ports {
+				if p.Port != nil {
+					ports = append(ports, p.Port.IntVal)
+				}
+			}
+		}
+		slices.Sort(ports)
+		if !slices.Equal(slices.Compact(ports), []int32{22, 8443}) {
+			return fmt.Errorf("client ports %v, want [22 8443]", ports)
+		}
+		return nil
+	})
+}
+
+// admitsLabelledClients is whether the rule's peers are the pods labelled
+// egress.monzo.com/allowed-<name>.
+func admitsLabelledClients(rule networkingv1.NetworkPolicyIngressRule, name string) bool {
+	for _, peer := range rule.From {
+		if peer.PodSelector != nil && peer.PodSelector.MatchLabels[translate.AllowedLabel(name)] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitListeners waits until the Gateway's listener ports are want (sorted).
+func waitListeners(t *testing.T, s *suite.Suite, name string, want []int32) {
+	t.Helper()
+	s.Eventually(t, fmt.Sprintf("Gateway %s listens on %v", name, want), s.Timeouts.Restored, func() error {
+		gw := &gwapiv1.Gateway{}
+		if err := s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: name}, gw); err != nil {
+			return err
+		}
+		var ports []int32
+		for _, l := range gw.Spec.Listeners {
+			ports = append(ports, int32(l.Port))
+		}
+		slices.Sort(ports)
+		if !slices.Equal(ports, want) {
+			return fmt.Errorf("listeners on %v", ports)
+		}
+		return nil
+	})
+}

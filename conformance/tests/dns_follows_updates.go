@@ -1,0 +1,46 @@
+package tests
+
+import (
+	"context"
+	"testing"
+
+	"github.com/egressgate/egressgate/conformance/suite"
+)
+
+func init() {
+	register(suite.ConformanceTest{
+		ShortName:   "DNSFollowsUpdatesAndDeletes",
+		Description: "Turning hijackDns off gives the upstream answer back, turning it on hijacks again, and deleting the ExternalService restores the upstream answer.",
+		Features:    []suite.Feature{suite.FeatureDNSHijack, suite.FeatureExternalService},
+		Test:        testDNSFollows,
+	})
+}
+
+func testDNSFollows(t *testing.T, s *suite.Suite) {
+	ctx := context.Background()
+	const name = "dns-follows"
+	host := s.ExternalName(name)
+	upstream := upstreamA(t, s, host)
+	es := suite.NewExternalService(name, host, true, "TLS/443")
+	s.Create(t, es)
+	s.WaitProgrammed(t, name)
+	gateway := ipv4(s.GatewayService(t, name).Spec.ClusterIPs)
+	waitA(t, s, "hijacked", host, "", gateway)
+
+	setHijack := func(on bool) {
+		fresh, err := s.GetExternalService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh.Spec.HijackDns = on
+		if err := s.Client.Update(ctx, fresh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setHijack(false)
+	waitA(t, s, "hijackDns off: upstream again", host, "", upstream)
+	setHijack(true)
+	waitA(t, s, "hijackDns on: hijacked again", host, "", gateway)
+	s.DeleteAndWait(t, es)
+	waitA(t, s, "deleted: upstream again", host, "", upstream)
+}

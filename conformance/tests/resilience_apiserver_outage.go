@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/conformance/suite"
+)
+
+func init() {
+	register(suite.ConformanceTest{
+		ShortName:   "ResilienceAPIServerOutage",
+		Description: "With the API server stopped for 30 seconds, DNS keeps answering hijacked names with the gateway address, no query failing; afterwards the operator reconciles again by itself.",
+		Features:    []suite.Feature{suite.FeatureAPIServerOutage, suite.FeatureDNSHijack, suite.FeatureExternalService},
+		Test:        testAPIServerOutage,
+	})
+}
+
+// outage is how long the API server stays down.
+const outage = 30 * time.Second
+
+func testAPIServerOutage(t *testing.T, s *suite.Suite) {
+	const name, after = "outage", "outage-after"
+	host := s.ExternalName(name)
+	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.WaitProgrammed(t, name)
+	gateway := ipv4(s.GatewayService(t, name).Spec.ClusterIPs)
+	waitA(t, s, "hijacked before the outage", host, "", gateway)
+
+	if err := s.ControlPlane.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = s.ControlPlane.StartAPIServer(context.Background())
+		}
+	}()
+	var queries, failed int
+	for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		queries++
+		ips, rcode, err := s.QueryA(host, "")
+		if err != nil || rcode != 0 || !slices.Equal(ips, suite.Sorted(gateway)) {
+			failed++
+			t.Errorf("during the outage, query %d: %v rcode %d (%v), want %v", queries, ips, rcode, err, gateway)
+		}
+	}
+	t.Logf("API server down for %s: %d DNS queries, %d failed", outage, queries, failed)
+	if err := s.ControlPlane.StartAPIServer(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+
+	// The operator has recovered when it reconciles a new ExternalService:
+	// Accepted for its generation, and its Gateway made.
+	start := time.Now()
+	s.Create(t, suite.NewExternalService(after, s.ExternalName(after), false, "TLS/443"))
+	s.WaitForCondition(t, after, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Recovery)
+	s.Eventually(t, "the operator makes the new Gateway", s.Timeouts.Recovery, func() error {
+		return s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: after}, &gwapiv1.Gateway{})
+	})
+	t.Logf("the operator reconciled a new ExternalService %.1fs after the API server came back", time.Since(start).Seconds())
+	s.WaitProgrammed(t, after)
+	s.WaitProgrammed(t, name)
+	t.Logf("the new gateway was Programmed (istiod and the node caught up too) %.1fs after the API server came back", time.Since(start).Seconds())
+}

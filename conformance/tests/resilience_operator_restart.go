@@ -1,0 +1,89 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/conformance/suite"
+	"github.com/egressgate/egressgate/translate"
+)
+
+func init() {
+	register(suite.ConformanceTest{
+		ShortName:   "ResilienceOperatorRestartNoWrites",
+		Description: "Restarting the operator over converged ExternalServices recreates nothing (every child keeps its UID) and writes nothing.",
+		Features:    []suite.Feature{suite.FeatureOperatorRestart, suite.FeatureExternalService},
+		Test:        testOperatorRestart,
+	})
+}
+
+func testOperatorRestart(t *testing.T, s *suite.Suite) {
+	ctx := context.Background()
+	const name, marker = "restart", "restart-marker"
+	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), true, "TLS/443", "TCP/22"))
+	s.WaitProgrammed(t, name)
+
+	children := []client.Object{
+		&gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 443)}},
+		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 22)}},
+		&istionetworking.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: translate.OptionsConfigMapName(name)}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-ingress"}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-egress"}},
+	}
+	uids := make([]types.UID, len(children))
+	for i, c := range children {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: c.GetName()}, c); err != nil {
+			t.Fatal(err)
+		}
+		uids[i] = c.GetUID()
+	}
+	before, err := s.ControlPlane.OperatorWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.ControlPlane.RestartOperator(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new ExternalService, reconciled after the restart, shows the new
+	// replicas have listed and worked through everything that existed.
+	s.Create(t, suite.NewExternalService(marker, s.ExternalName(marker), false, "TLS/443"))
+	s.WaitForCondition(t, marker, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
+	s.WaitForCondition(t, name, egressv1.ConditionProgrammed, metav1.ConditionTrue, "", s.Timeouts.Accepted)
+
+	all, err := s.ControlPlane.OperatorWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []string
+	for _, w := range all[len(before):] {
+		if !strings.Contains(w, marker) {
+			writes = append(writes, w)
+		}
+	}
+	if len(writes) > 0 {
+		t.Errorf("the restarted operator wrote %d times over converged objects:\n  %s", len(writes), strings.Join(writes, "\n  "))
+	}
+	for i, c := range children {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: c.GetName()}, c); err != nil {
+			t.Errorf("after the restart: %v", err)
+			continue
+		}
+		if c.GetUID() != uids[i] {
+			t.Errorf("%T %s was recreated (UID %s, was %s)", c, c.GetName(), c.GetUID(), uids[i])
+		}
+	}
+	t.Logf("%d writes by the operator before the restart; %d after, all for %s", len(before), len(all)-len(before), marker)
+}
