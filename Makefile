@@ -71,6 +71,7 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs (crds/), RBAC (config/r
 	$(CONTROLLER_GEN) rbac:roleName=egress-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	go test ./translate -run TestGolden -update >/dev/null
 	go test ./cmd/egressctl -run TestTranslateSamples -update >/dev/null
+	go test ./cmd/egressctl -run TestImport -update >/dev/null
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when a generated file differs from what `make generate` writes.

@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 	}
 	dev := &cobra.Command{Use: "dev", Short: "Run egressgate on this machine"}
 	dev.AddCommand(newDevUpCommand())
-	root.AddCommand(newTranslateCommand(), newStatusCommand())
+	root.AddCommand(newTranslateCommand(), newImportCommand(), newStatusCommand())
 	root.AddCommand(dev)
 	return root
 }
