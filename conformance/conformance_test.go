@@ -54,6 +54,7 @@ var (
 	exemptFeatures    = flag.String("exempt-features", "", "comma-separated features to leave out of the claimed set")
 	podDisruption     = flag.Bool("pod-disruption-budgets", false, "the operator runs with --enable-pod-disruption-budgets (existing cluster)")
 	runTest           = flag.String("run-test", "", "run only the test with this ShortName")
+	keepLogsFlag      = flag.Bool("keep-logs", false, "copy the embedded cluster's component logs to bin/conformance-logs even when every test passes (they are kept on failure)")
 	reportPath        = flag.String("report", "", "where to write the YAML report (default: bin/conformance-report.yaml in the repository)")
 	implOrg           = flag.String("organization", "egressgate", "implementation's organization, for the report")
 	implProject       = flag.String("project", "egressgate", "implementation's project, for the report")
@@ -72,7 +73,7 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("start the embedded cluster: %v", err)
 		}
 		defer func() {
-			if t.Failed() {
+			if t.Failed() || *keepLogsFlag {
 				keepLogs(h.Cluster.Dir)
 			}
 			_ = h.Stop()
@@ -172,8 +173,13 @@ func existingCluster() (suite.Options, error) {
 				features[f] = true
 			}
 		}
-		// Queries from a pod's IP need the harness on the pod network.
 		delete(features, suite.FeatureDNSQueryFromPodIP)
+	}
+	why := map[suite.Feature]string{
+		suite.FeatureDNSQueryFromPodIP: "the suite does not run on this cluster's pod network, so it cannot query from a gateway pod's IP",
+	}
+	for _, f := range suite.Profiles[suite.ProfileResilience] {
+		why[f] = "the suite does not run this cluster's control plane"
 	}
 	for _, f := range splitList(*supportedFeatures) {
 		if suite.ProfileOf(suite.Feature(f)) == "" {
@@ -185,6 +191,7 @@ func existingCluster() (suite.Options, error) {
 		Client:               c,
 		RestConfig:           cfg,
 		SupportedFeatures:    features,
+		UnsupportedReasons:   why,
 		GatewayNamespace:     *gatewayNamespace,
 		ClusterDomain:        *clusterDomain,
 		DNSServer:            *dnsServer,

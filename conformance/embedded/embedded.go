@@ -378,6 +378,7 @@ func (h *Harness) Options() suite.Options {
 		Client:               h.Cluster.Client,
 		RestConfig:           h.Cluster.Config,
 		SupportedFeatures:    features,
+		UnsupportedReasons:   why,
 		GatewayNamespace:     localcluster.GatewayNamespace,
 		ClusterDomain:        "cluster.local",
 		DNSServer:            h.DNSServer,

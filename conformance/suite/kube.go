@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -129,6 +130,23 @@ func (s *Suite) GetExternalService(name string) (*egressv1.ExternalService, erro
 	es := &egressv1.ExternalService{}
 	err := s.Client.Get(context.Background(), types.NamespacedName{Name: name}, es)
 	return es, err
+}
+
+// UpdateExternalService applies change to the latest version of the
+// ExternalService, again if the operator wrote it in between.
+func (s *Suite) UpdateExternalService(t testing.TB, name string, change func(*egressv1.ExternalService)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		es, err := s.GetExternalService(name)
+		if err != nil {
+			return err
+		}
+		change(es)
+		return s.Client.Update(context.Background(), es)
+	})
+	if err != nil {
+		t.Fatalf("update ExternalService %s: %v", name, err)
+	}
 }
 
 // CheckCondition is nil when the ExternalService's condition has the status

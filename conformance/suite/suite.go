@@ -135,7 +135,7 @@ func DefaultTimeouts() Timeouts {
 		Deleted:        120 * time.Second,
 		DNS:            30 * time.Second,
 		LeaderHandover: 45 * time.Second,
-		Recovery:       90 * time.Second,
+		Recovery:       120 * time.Second,
 		DataPlane:      180 * time.Second,
 	}
 }

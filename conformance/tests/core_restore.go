@@ -8,6 +8,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -58,12 +59,16 @@ func testRestore(t *testing.T, s *suite.Suite) {
 		})
 	}
 
-	gw := &gwapiv1.Gateway{}
-	if err := s.Client.Get(ctx, key(name), gw); err != nil {
-		t.Fatal(err)
-	}
-	gw.Spec.Listeners[0].Port = 9999
-	if err := s.Client.Update(ctx, gw); err != nil {
+	// istiod writes the Gateway's status: retry on conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		gw := &gwapiv1.Gateway{}
+		if err := s.Client.Get(ctx, key(name), gw); err != nil {
+			return err
+		}
+		gw.Spec.Listeners[0].Port = 9999
+		return s.Client.Update(ctx, gw)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitListeners(t, s, name, []int32{22, 443})

@@ -34,15 +34,10 @@ func testUpdate(t *testing.T, s *suite.Suite) {
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
 	waitListeners(t, s, name, []int32{443})
 
-	fresh, err := s.GetExternalService(name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tls, tcp := egressv1.ProtocolTLS, egressv1.ProtocolTCP
-	fresh.Spec.Ports = []egressv1.ExternalServicePort{{Port: 8443, Protocol: &tls}, {Port: 22, Protocol: &tcp}}
-	if err := s.Client.Update(ctx, fresh); err != nil {
-		t.Fatal(err)
-	}
+	s.UpdateExternalService(t, name, func(es *egressv1.ExternalService) {
+		es.Spec.Ports = []egressv1.ExternalServicePort{{Port: 8443, Protocol: &tls}, {Port: 22, Protocol: &tcp}}
+	})
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
 	waitListeners(t, s, name, []int32{22, 8443})
 	s.Eventually(t, "routes follow the ports", s.Timeouts.Restored, func() error {

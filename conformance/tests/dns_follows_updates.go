@@ -1,9 +1,9 @@
 package tests
 
 import (
-	"context"
 	"testing"
 
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
 )
 
@@ -17,7 +17,6 @@ func init() {
 }
 
 func testDNSFollows(t *testing.T, s *suite.Suite) {
-	ctx := context.Background()
 	const name = "dns-follows"
 	host := s.ExternalName(name)
 	upstream := upstreamA(t, s, host)
@@ -28,14 +27,7 @@ func testDNSFollows(t *testing.T, s *suite.Suite) {
 	waitA(t, s, "hijacked", host, "", gateway)
 
 	setHijack := func(on bool) {
-		fresh, err := s.GetExternalService(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fresh.Spec.HijackDns = on
-		if err := s.Client.Update(ctx, fresh); err != nil {
-			t.Fatal(err)
-		}
+		s.UpdateExternalService(t, name, func(es *egressv1.ExternalService) { es.Spec.HijackDns = on })
 	}
 	setHijack(false)
 	waitA(t, s, "hijackDns off: upstream again", host, "", upstream)

@@ -59,7 +59,9 @@ func testAPIServerOutage(t *testing.T, s *suite.Suite) {
 	restarted = true
 
 	// The operator has recovered when it reconciles a new ExternalService:
-	// Accepted for its generation, and its Gateway made.
+	// Accepted for its generation, and its Gateway made. Its informers
+	// reconnect with client-go's backoff (up to 30s), and a replica that
+	// lost the lease waits for it to expire (15s), so this takes a while.
 	start := time.Now()
 	s.Create(t, suite.NewExternalService(after, s.ExternalName(after), false, "TLS/443"))
 	s.WaitForCondition(t, after, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Recovery)
@@ -67,7 +69,10 @@ func testAPIServerOutage(t *testing.T, s *suite.Suite) {
 		return s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: after}, &gwapiv1.Gateway{})
 	})
 	t.Logf("the operator reconciled a new ExternalService %.1fs after the API server came back", time.Since(start).Seconds())
-	s.WaitProgrammed(t, after)
-	s.WaitProgrammed(t, name)
+	// istiod and the node reconnect with the same backoff before the new
+	// gateway can be Programmed.
+	for _, n := range []string{after, name} {
+		s.WaitForCondition(t, n, egressv1.ConditionProgrammed, metav1.ConditionTrue, "", s.Timeouts.Recovery+s.Timeouts.Programmed)
+	}
 	t.Logf("the new gateway was Programmed (istiod and the node caught up too) %.1fs after the API server came back", time.Since(start).Seconds())
 }

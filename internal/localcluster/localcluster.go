@@ -396,6 +396,10 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 	p, err := c.start("kube-controller-manager", c.bin("kube-controller-manager"), []string{
 		"--kubeconfig=" + c.Kubeconfig,
 		"--controllers=*,-node-ipam-controller",
+		// Tests stop the API server for 30s; kwok cannot renew the node's
+		// Lease meanwhile, and with the default 50s grace the node (and
+		// every pod on it) would be marked NotReady just after.
+		"--node-monitor-grace-period=2m",
 		"--leader-elect=false", "--use-service-account-credentials=false",
 		"--service-account-private-key-file=" + c.saKey,
 		"--root-ca-file=" + c.apiserverCert,
