@@ -2,9 +2,11 @@
 // (conformance/tests, driven by conformance/suite).
 //
 // With no flags it starts the embedded cluster (conformance/embedded) and
-// claims every feature but the data plane:
+// claims every feature but the data plane. It runs the operator from
+// bin/egress-operator, which `make conformance` and `make test` rebuild
+// first (with plain go test, run `make build` after changing the operator):
 //
-//	go test ./conformance
+//	make conformance
 //
 // Against an existing cluster, give its kubeconfig, its DNS server and the
 // operator's gateway namespace:
