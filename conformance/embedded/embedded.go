@@ -210,6 +210,7 @@ func (r *replica) resume() error {
 			next, err := r.start()
 			if err != nil {
 				r.mu.Unlock()
+				fmt.Fprintf(os.Stderr, "operator replica %s stays down: %v\n", r.name, err)
 				return
 			}
 			r.current, c = next, next
@@ -217,6 +218,23 @@ func (r *replica) resume() error {
 		}
 	}()
 	return nil
+}
+
+// kill ends the replica at once and keeps it down until resume.
+func (r *replica) kill() {
+	r.mu.Lock()
+	r.paused = true
+	c, done := r.current, r.done
+	r.mu.Unlock()
+	c.Kill()
+	<-done
+}
+
+// down reports whether the replica is stopped and unsupervised.
+func (r *replica) down() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paused
 }
 
 // stop ends the replica and its supervision.
@@ -232,26 +250,39 @@ func (r *replica) stop() {
 	<-done
 }
 
-// isLeader reads the replica's leader_election_master_status metric.
-func (r *replica) isLeader(ctx context.Context) bool {
+// metrics scrapes the replica's Prometheus endpoint and sums each metric
+// over the series whose labels contain match.
+func (r *replica) metrics(ctx context.Context, match string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.metricsAddr+"/metrics", nil)
 	if err != nil {
-		return false
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return nil, err
 	}
 	defer resp.Body.Close()
+	sums := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, LeaseName) {
-			return strings.HasSuffix(line, " 1")
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || strings.HasPrefix(line, "#") || !strings.Contains(rest, match) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(rest[strings.LastIndex(rest, " ")+1:], "%g", &v); err == nil {
+			sums[name] += v
 		}
 	}
-	return false
+	return sums, sc.Err()
+}
+
+// isLeader reads the replica's leader_election_master_status metric.
+func (r *replica) isLeader(ctx context.Context) bool {
+	m, err := r.metrics(ctx, LeaseName)
+	return err == nil && m["leader_election_master_status"] == 1
 }
 
 func (h *Harness) waitForLeader(ctx context.Context) (*replica, error) {
@@ -259,7 +290,7 @@ func (h *Harness) waitForLeader(ctx context.Context) (*replica, error) {
 	defer cancel()
 	for {
 		for _, r := range h.replicas {
-			if r.isLeader(ctx) {
+			if !r.down() && r.isLeader(ctx) {
 				return r, nil
 			}
 		}
@@ -283,37 +314,81 @@ func (h *Harness) StartAPIServer(ctx context.Context) error { return h.Cluster.S
 
 // RestartOperator implements suite.ControlPlane: every replica is stopped,
 // then all start again, and it returns once one leads.
-func (h *Harness) RestartOperator(ctx context.Context) error {
+func (h *Harness) RestartOperator(ctx context.Context) (time.Time, error) {
 	for _, r := range h.replicas {
 		r.stop()
 	}
+	stopped := time.Now()
 	for _, r := range h.replicas {
 		if err := r.resume(); err != nil {
-			return err
+			return stopped, err
 		}
 	}
 	_, err := h.waitForLeader(ctx)
-	return err
+	return stopped, err
 }
 
-// KillLeader implements suite.ControlPlane. The killed replica is started
-// again after restartDelay, as a kubelet would.
+// WaitOperatorSettled implements suite.ControlPlane from the leader's
+// controller-runtime metrics.
+func (h *Harness) WaitOperatorSettled(ctx context.Context, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		if leader, err := h.waitForLeader(ctx); err == nil {
+			m, err := leader.metrics(ctx, `controller="externalservice"`)
+			if err == nil {
+				done, queued := m["controller_runtime_reconcile_total"], m["workqueue_depth"]
+				if done >= float64(n) && queued == 0 {
+					return nil
+				}
+				last = fmt.Sprintf("%s: %.0f reconciles, %.0f queued", leader.name, done, queued)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the operator did not settle after %d reconciles within %s: %s", n, timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// KillLeader implements suite.ControlPlane.
 func (h *Harness) KillLeader(ctx context.Context) (string, error) {
 	leader, err := h.waitForLeader(ctx)
 	if err != nil {
 		return "", err
 	}
-	leader.mu.Lock()
-	c := leader.current
-	leader.mu.Unlock()
-	c.Kill()
+	leader.kill()
 	return leader.name, nil
+}
+
+// Leader implements suite.ControlPlane.
+func (h *Harness) Leader(ctx context.Context) (string, error) {
+	r, err := h.waitForLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+	return r.name, nil
+}
+
+// ResumeOperator implements suite.ControlPlane.
+func (h *Harness) ResumeOperator() error {
+	for _, r := range h.replicas {
+		if r.down() {
+			if err := r.resume(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the harness reads.
 type auditEvent struct {
-	Verb string `json:"verb"`
-	User struct {
+	StageTimestamp time.Time `json:"stageTimestamp"`
+	Verb           string    `json:"verb"`
+	User           struct {
 		Username string `json:"username"`
 	} `json:"user"`
 	ObjectRef struct {
@@ -326,7 +401,7 @@ type auditEvent struct {
 
 // OperatorWrites implements suite.ControlPlane from the API server's audit
 // log, which records every write the operator's identity makes.
-func (h *Harness) OperatorWrites() ([]string, error) {
+func (h *Harness) OperatorWrites(since time.Time) ([]string, error) {
 	f, err := os.Open(h.Cluster.AuditLog)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -343,7 +418,7 @@ func (h *Harness) OperatorWrites() ([]string, error) {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return nil, fmt.Errorf("read the audit log %s: %w", h.Cluster.AuditLog, err)
 		}
-		if ev.User.Username != OperatorUser || ev.ObjectRef.Resource == "leases" || ev.ObjectRef.Resource == "events" {
+		if ev.User.Username != OperatorUser || ev.ObjectRef.Resource == "leases" || ev.ObjectRef.Resource == "events" || !ev.StageTimestamp.After(since) {
 			continue
 		}
 		res := ev.ObjectRef.Resource

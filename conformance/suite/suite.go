@@ -27,7 +27,8 @@ type ConformanceTest struct {
 	// Description says what a user gains when it passes.
 	Description string
 	// Features must all be claimed by the implementation for the test to
-	// run; the first one's profile is the test's profile.
+	// run. The first one's profile is the test's profile: list the
+	// feature the test is about first, then the ones it relies on.
 	Features []Feature
 	// Manifests are files in the tests' manifest FS, applied before Test
 	// and deleted (waiting until gone) after it.
@@ -55,14 +56,24 @@ type ControlPlane interface {
 	// with the same address and waits until it is ready.
 	StopAPIServer() error
 	StartAPIServer(ctx context.Context) error
-	// RestartOperator stops every operator replica and starts them again.
-	RestartOperator(ctx context.Context) error
-	// OperatorWrites lists every write the operator has made to the API
+	// RestartOperator stops every operator replica, then starts them
+	// again. It returns when the last old replica had stopped: no write
+	// after that moment comes from them.
+	RestartOperator(ctx context.Context) (time.Time, error)
+	// WaitOperatorSettled waits until the leading replica has finished at
+	// least n reconciles since it started and has nothing queued.
+	WaitOperatorSettled(ctx context.Context, n int, timeout time.Duration) error
+	// OperatorWrites lists every write the operator made after since
 	// (leader election Leases and Events aside), oldest first, as
 	// "verb resource namespace/name".
-	OperatorWrites() ([]string, error)
-	// KillLeader kills the replica that leads with SIGKILL and names it.
+	OperatorWrites(since time.Time) ([]string, error)
+	// KillLeader kills the leading replica with SIGKILL, keeps it down
+	// until ResumeOperator, and names it.
 	KillLeader(ctx context.Context) (string, error)
+	// Leader names the replica that leads now, waiting for one.
+	Leader(ctx context.Context) (string, error)
+	// ResumeOperator starts again the replicas KillLeader left down.
+	ResumeOperator() error
 }
 
 // Options configure a Suite.
@@ -195,6 +206,7 @@ type result struct {
 func (s *Suite) Run(t *testing.T, tests []ConformanceTest) {
 	for _, ct := range tests {
 		if s.RunTest != "" && ct.ShortName != s.RunTest {
+			s.results = append(s.results, result{test: ct, outcome: "skipped", reason: "not selected by -run-test " + s.RunTest})
 			continue
 		}
 		if missing := s.SupportedFeatures.Missing(ct.Features); len(missing) > 0 {

@@ -38,6 +38,11 @@ func testDelete(t *testing.T, s *suite.Suite) {
 	es := suite.NewExternalService(name, s.ExternalName(name), true, "TLS/443", "TCP/22")
 	s.Create(t, es)
 	s.WaitProgrammed(t, name)
+	// What must go, seen before the deletion: the checks below find it by
+	// the same labels and names.
+	if len(s.GatewayPods(t, name)) == 0 || s.GatewayService(t, name) == nil {
+		t.Fatal("no gateway pods or Service before the deletion")
+	}
 	s.DeleteAndWait(t, es)
 
 	s.Eventually(t, "nothing made for the ExternalService is left", s.Timeouts.Deleted, func() error {

@@ -56,12 +56,3 @@ func withIPs(es *egressv1.ExternalService, ips ...string) *egressv1.ExternalServ
 	es.Spec.IpOverride = ips
 	return es
 }
-
-func findCondition(es *egressv1.ExternalService, typ string) metav1.Condition {
-	for _, c := range es.Status.Conditions {
-		if c.Type == typ {
-			return c
-		}
-	}
-	return metav1.Condition{}
-}

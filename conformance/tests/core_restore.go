@@ -73,34 +73,42 @@ func testRestore(t *testing.T, s *suite.Suite) {
 	}
 	waitListeners(t, s, name, []int32{22, 443})
 
-	np := &networkingv1.NetworkPolicy{}
-	if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
-		t.Fatal(err)
-	}
 	// Open the client rule to every pod.
-	opened := false
-	for i, rule := range np.Spec.Ingress {
-		if admitsLabelledClients(rule, name) {
-			np.Spec.Ingress[i].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
-			opened = true
+	np := &networkingv1.NetworkPolicy{}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
+			return err
 		}
-	}
-	if !opened {
-		t.Fatalf("the ingress policy has no rule for labelled clients: %+v", np.Spec.Ingress)
-	}
-	if err := s.Client.Update(ctx, np); err != nil {
+		opened := false
+		for i, rule := range np.Spec.Ingress {
+			if admitsLabelledClients(rule, name) {
+				np.Spec.Ingress[i].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+				opened = true
+			}
+		}
+		if !opened {
+			t.Fatalf("the ingress policy has no rule for labelled clients: %+v", np.Spec.Ingress)
+		}
+		return s.Client.Update(ctx, np)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.Eventually(t, "the ingress policy admits only labelled clients again", s.Timeouts.Restored, func() error {
 		if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
 			return err
 		}
+		labelled := false
 		for _, rule := range np.Spec.Ingress {
+			labelled = labelled || admitsLabelledClients(rule, name)
 			for _, peer := range rule.From {
 				if peer.PodSelector == nil && peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0 {
 					return fmt.Errorf("peer %+v admits every pod", peer)
 				}
 			}
+		}
+		if !labelled {
+			return fmt.Errorf("no rule admits the labelled clients: %+v", np.Spec.Ingress)
 		}
 		return nil
 	})

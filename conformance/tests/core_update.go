@@ -76,34 +76,3 @@ func testUpdate(t *testing.T, s *suite.Suite) {
 		return nil
 	})
 }
-
-// admitsLabelledClients is whether the rule's peers are the pods labelled
-// egress.monzo.com/allowed-<name>.
-func admitsLabelledClients(rule networkingv1.NetworkPolicyIngressRule, name string) bool {
-	for _, peer := range rule.From {
-		if peer.PodSelector != nil && peer.PodSelector.MatchLabels[translate.AllowedLabel(name)] == "true" {
-			return true
-		}
-	}
-	return false
-}
-
-// waitListeners waits until the Gateway's listener ports are want (sorted).
-func waitListeners(t *testing.T, s *suite.Suite, name string, want []int32) {
-	t.Helper()
-	s.Eventually(t, fmt.Sprintf("Gateway %s listens on %v", name, want), s.Timeouts.Restored, func() error {
-		gw := &gwapiv1.Gateway{}
-		if err := s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: name}, gw); err != nil {
-			return err
-		}
-		var ports []int32
-		for _, l := range gw.Spec.Listeners {
-			ports = append(ports, int32(l.Port))
-		}
-		slices.Sort(ports)
-		if !slices.Equal(ports, want) {
-			return fmt.Errorf("listeners on %v", ports)
-		}
-		return nil
-	})
-}

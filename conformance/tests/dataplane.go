@@ -18,7 +18,7 @@ import (
 func init() {
 	register(suite.ConformanceTest{
 		ShortName:   "DataPlaneTLS",
-		Description: "A labelled client pod, resolving the host through the cluster's DNS, completes a TLS handshake and an HTTPS request with the real host through the gateway.",
+		Description: "A labelled client pod in a namespace under the default-deny example, resolving the host through the cluster's DNS, completes an HTTPS request with the real host through the gateway.",
 		Features:    []suite.Feature{suite.FeatureDataPlaneTLS, suite.FeatureDNSHijack, suite.FeatureExternalService},
 		Test: func(t *testing.T, s *suite.Suite) {
 			testDataPlane(t, s, "dataplane-tls", "TLS/443", "curlimages/curl:8.10.1",
@@ -33,7 +33,7 @@ func init() {
 	})
 	register(suite.ConformanceTest{
 		ShortName:   "DataPlaneSSH",
-		Description: "A labelled client pod reads the real host's SSH host keys on port 22 through the gateway.",
+		Description: "A labelled client pod in a namespace under the default-deny example reads the real host's SSH host keys on port 22 through the gateway.",
 		Features:    []suite.Feature{suite.FeatureDataPlaneSSH, suite.FeatureDNSHijack, suite.FeatureExternalService},
 		Test: func(t *testing.T, s *suite.Suite) {
 			testDataPlane(t, s, "dataplane-ssh", "TCP/22", "alpine/git:2.45.2",
@@ -55,6 +55,9 @@ func testDataPlane(t *testing.T, s *suite.Suite, name, port, image string, comma
 	s.Create(t, suite.NewExternalService(name, s.DataPlaneHost, true, port))
 	s.WaitProgrammed(t, name)
 	s.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "conformance-" + name}})
+	// Locked down: the client can reach DNS and the gateways, not the
+	// host itself, so success proves the path through the gateway.
+	s.Create(t, defaultDenyExample(t, "conformance-"+name))
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "conformance-" + name, Labels: map[string]string{translate.AllowedLabel(name): "true"}},
 		Spec: corev1.PodSpec{

@@ -13,7 +13,7 @@ import (
 func init() {
 	register(suite.ConformanceTest{
 		ShortName:   "DNSClusterDomainNeverHijacked",
-		Description: "An ExternalService naming a host inside the cluster domain is refused, and the name keeps the answer the cluster gave before.",
+		Description: "An ExternalService naming a host inside the cluster domain is admitted but Accepted=False, and DNS keeps giving that name the answer it gave before.",
 		Features:    []suite.Feature{suite.FeatureDNSHijack, suite.FeatureExternalService},
 		Test:        testDNSClusterDomain,
 	})

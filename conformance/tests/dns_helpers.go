@@ -11,15 +11,6 @@ import (
 	"github.com/egressgate/egressgate/conformance/suite"
 )
 
-func containsAll(s string, parts ...string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
-
 // upstreamA is what the DNS server answers for name before any
 // ExternalService claims it: the answer it must go back to.
 func upstreamA(t *testing.T, s *suite.Suite, name string) []string {
@@ -37,6 +28,9 @@ func upstreamA(t *testing.T, s *suite.Suite, name string) []string {
 // waitA waits until name's A answer is want.
 func waitA(t *testing.T, s *suite.Suite, what, name, source string, want []string) {
 	t.Helper()
+	if len(want) == 0 {
+		t.Fatalf("%s: no address to expect for %s (a gateway Service without an IPv4 ClusterIP?)", what, name)
+	}
 	s.Eventually(t, what, s.Timeouts.DNS, func() error {
 		ips, rcode, err := s.QueryA(name, source)
 		if err != nil {

@@ -57,7 +57,10 @@ func testDNSNotProgrammed(t *testing.T, s *suite.Suite) {
 		}
 		return nil
 	})
-	t.Logf("%d queries before DNSHijacked, all answered upstream", queries)
+	if queries < 2 {
+		t.Fatalf("%s was DNSHijacked at the first query: no answer before programming was checked", name)
+	}
+	t.Logf("%d queries before DNSHijacked, all answered upstream", queries-1)
 
 	s.WaitForCondition(t, never, egressv1.ConditionAccepted, metav1.ConditionFalse, translate.ReasonInvalid, s.Timeouts.Accepted)
 	for i := range 10 {

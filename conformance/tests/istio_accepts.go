@@ -60,10 +60,18 @@ func testIstioAccepts(t *testing.T, s *suite.Suite) {
 		}
 		return nil
 	})
+	tlsListeners := 0
 	for _, l := range gw.Spec.Listeners {
-		if l.Protocol == gwapiv1.TLSProtocolType && (l.Hostname == nil || string(*l.Hostname) != host) {
+		if l.Protocol != gwapiv1.TLSProtocolType {
+			continue
+		}
+		tlsListeners++
+		if l.Hostname == nil || string(*l.Hostname) != host {
 			t.Errorf("TLS listener %s has hostname %v, want %s", l.Name, l.Hostname, host)
 		}
+	}
+	if tlsListeners != 1 {
+		t.Errorf("%d TLS listeners for one TLS port: %+v", tlsListeners, gw.Spec.Listeners)
 	}
 
 	tlsRoute := &gwapiv1.TLSRoute{}

@@ -3,14 +3,18 @@ package tests
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/mattfenwick/cyclonus/pkg/matcher"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -64,24 +68,30 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 	}
 	var mu sync.Mutex
 	var changes []change
-	collect := func(w watch.Interface) {
+	var streamErrs []string
+	var collectors sync.WaitGroup
+	collect := func(kind string, w watch.Interface) {
+		defer collectors.Done()
 		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified && ev.Type != watch.Deleted {
-				continue
-			}
-			m, _ := ev.Object.(metav1.Object)
-			rv, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64)
-			if err != nil {
-				t.Errorf("resourceVersion %q is not a number: this test needs etcd's revisions", m.GetResourceVersion())
-				continue
-			}
 			mu.Lock()
-			changes = append(changes, change{rv, ev.Type, ev.Object})
+			switch ev.Type {
+			case watch.Added, watch.Modified, watch.Deleted:
+				m, _ := ev.Object.(metav1.Object)
+				if rv, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64); err == nil {
+					changes = append(changes, change{rv, ev.Type, ev.Object})
+				} else {
+					streamErrs = append(streamErrs, fmt.Sprintf("%s resourceVersion %q is not a number: this test orders changes by etcd's revisions", kind, m.GetResourceVersion()))
+				}
+			case watch.Error:
+				streamErrs = append(streamErrs, fmt.Sprintf("the %s watch failed: %v", kind, ev.Object))
+			}
 			mu.Unlock()
 		}
 	}
-	go collect(podWatch)
-	go collect(npWatch)
+	collectors.Add(2)
+	go collect("pod", podWatch)
+	go collect("NetworkPolicy", npWatch)
+	defer collectors.Wait()
 	defer podWatch.Stop()
 	defer npWatch.Stop()
 
@@ -90,78 +100,128 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 	s.WaitProgrammed(t, name)
 	s.DeleteAndWait(t, es)
 
-	// Replay until the watches have delivered the last gateway pod's
-	// deletion, then check every state on the way.
-	var states, withPods int
-	var gaps []string
-	s.Eventually(t, "the watches deliver the gateway's whole life", s.Timeouts.Deleted, func() error {
+	// The ExternalService is gone, so its pods and policies are too (its
+	// finalizer waits for them). Lists taken now are the end state each
+	// watch must reach before the two streams can be merged: until then a
+	// policy's deletion could be seen before an earlier pod deletion.
+	podsEnd, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	npsEnd, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replay []change
+	s.Eventually(t, "both watches deliver every change up to the end state", s.Timeouts.Deleted, func() error {
 		mu.Lock()
-		replay := append([]change(nil), changes...)
+		replay = append([]change(nil), changes...)
+		errs := slices.Clone(streamErrs)
 		mu.Unlock()
+		if len(errs) > 0 {
+			t.Fatalf("%s", strings.Join(errs, "; "))
+		}
 		sort.Slice(replay, func(i, j int) bool { return replay[i].rv < replay[j].rv })
-		podState := map[string]*corev1.Pod{}
-		npState := map[string]*networkingv1.NetworkPolicy{}
-		for i := range pods.Items {
-			podState[pods.Items[i].Name] = &pods.Items[i]
+		if err := caughtUp("pods", pods, replay, podsEnd, func(o runtime.Object) bool { _, ok := o.(*corev1.Pod); return ok }); err != nil {
+			return err
 		}
-		for i := range nps.Items {
-			npState[nps.Items[i].Name] = &nps.Items[i]
-		}
-		states, withPods, gaps = 0, 0, nil
-		seen := false
-		for _, c := range replay {
-			switch o := c.obj.(type) {
-			case *corev1.Pod:
-				if c.typ == watch.Deleted {
-					delete(podState, o.Name)
-				} else {
-					podState[o.Name] = o
-				}
-			case *networkingv1.NetworkPolicy:
-				if c.typ == watch.Deleted {
-					delete(npState, o.Name)
-				} else {
-					npState[o.Name] = o
-				}
-			}
-			states++
-			var list []*networkingv1.NetworkPolicy
-			for _, np := range npState {
-				list = append(list, np)
-			}
-			policy := matcher.BuildNetworkPolicies(false, list)
-			gatewayPods := 0
-			for _, p := range podState {
-				if p.Labels[translate.LabelGatewayName] != name {
-					continue
-				}
-				gatewayPods++
-				if len(policy.TargetsApplyingToPod(true, p.Namespace, p.Labels)) == 0 {
-					gaps = append(gaps, fmt.Sprintf("at resourceVersion %d (%s %T) pod %s had no ingress policy", c.rv, c.typ, c.obj, p.Name))
-				}
-			}
-			if gatewayPods > 0 {
-				withPods++
-				seen = true
-			}
-			if seen && gatewayPods == 0 && len(gaps) == 0 {
-				// Every pod has gone: the life is complete once the
-				// policies are deleted too.
-				if _, ok := npState[name+"-ingress"]; !ok {
-					return nil
-				}
-			}
-		}
-		if len(gaps) > 0 {
-			return nil
-		}
-		return fmt.Errorf("%d changes so far, %d with gateway pods; waiting for the last pod's deletion", states, withPods)
+		return caughtUp("NetworkPolicies", nps, replay, npsEnd, func(o runtime.Object) bool { _, ok := o.(*networkingv1.NetworkPolicy); return ok })
 	})
-	for _, g := range gaps {
-		t.Error(g)
+	// Changes after the end lists are not part of the gateway's life.
+	end := min(mustRV(t, podsEnd.ResourceVersion), mustRV(t, npsEnd.ResourceVersion))
+	replay = slices.DeleteFunc(replay, func(c change) bool { return c.rv > end })
+
+	// Replay every change in order and check each state.
+	podState := map[string]*corev1.Pod{}
+	npState := map[string]*networkingv1.NetworkPolicy{}
+	for i := range pods.Items {
+		podState[pods.Items[i].Name] = &pods.Items[i]
+	}
+	for i := range nps.Items {
+		npState[nps.Items[i].Name] = &nps.Items[i]
+	}
+	var states, withPods, gaps int
+	for _, c := range replay {
+		switch o := c.obj.(type) {
+		case *corev1.Pod:
+			if c.typ == watch.Deleted {
+				delete(podState, o.Name)
+			} else {
+				podState[o.Name] = o
+			}
+		case *networkingv1.NetworkPolicy:
+			if c.typ == watch.Deleted {
+				delete(npState, o.Name)
+			} else {
+				npState[o.Name] = o
+			}
+		}
+		states++
+		var list []*networkingv1.NetworkPolicy
+		for _, np := range npState {
+			list = append(list, np)
+		}
+		policy := matcher.BuildNetworkPolicies(false, list)
+		gatewayPods := 0
+		for _, p := range podState {
+			if p.Labels[translate.LabelGatewayName] != name {
+				continue
+			}
+			gatewayPods++
+			if len(policy.TargetsApplyingToPod(true, p.Namespace, p.Labels)) == 0 {
+				gaps++
+				t.Errorf("at resourceVersion %d (%s %T) gateway pod %s was selected by no ingress policy", c.rv, c.typ, c.obj, p.Name)
+			}
+		}
+		if gatewayPods > 0 {
+			withPods++
+		}
 	}
 	if withPods == 0 {
 		t.Fatal("no state with a gateway pod was seen: the test proves nothing")
 	}
-	t.Logf("%d states replayed, %d with gateway pods, %d uncovered", states, withPods, len(gaps))
+	t.Logf("%d states replayed, %d with gateway pods, %d uncovered", states, withPods, gaps)
+}
+
+func mustRV(t *testing.T, rv string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		t.Fatalf("resourceVersion %q is not a number: this test orders changes by etcd's revisions", rv)
+	}
+	return n
+}
+
+// namesAndVersions maps each item of a list to its resourceVersion.
+func namesAndVersions(list runtime.Object) map[string]string {
+	out := map[string]string{}
+	items, _ := meta.ExtractList(list)
+	for _, item := range items {
+		m, _ := item.(metav1.Object)
+		out[m.GetName()] = m.GetResourceVersion()
+	}
+	return out
+}
+
+// caughtUp is nil when replaying one kind's changes, up to the end list's
+// resourceVersion, over its first list gives exactly the end list.
+func caughtUp(kind string, first metav1.ListInterface, replay []change, last metav1.ListInterface, isKind func(runtime.Object) bool) error {
+	state := namesAndVersions(first.(runtime.Object))
+	end := namesAndVersions(last.(runtime.Object))
+	upTo, _ := strconv.ParseUint(last.GetResourceVersion(), 10, 64)
+	for _, c := range replay {
+		if !isKind(c.obj) || c.rv > upTo {
+			continue
+		}
+		m, _ := c.obj.(metav1.Object)
+		if c.typ == watch.Deleted {
+			delete(state, m.GetName())
+		} else {
+			state[m.GetName()] = m.GetResourceVersion()
+		}
+	}
+	if !maps.Equal(state, end) {
+		return fmt.Errorf("the %s watch has not caught up with the end state yet", kind)
+	}
+	return nil
 }

@@ -1,14 +1,11 @@
 package tests
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/internal/crds"
 )
 
 func init() {
@@ -23,21 +20,7 @@ func init() {
 
 func testPolicyDefaultDeny(t *testing.T, s *suite.Suite) {
 	const name, lockedDown = "policy-gw", "conformance-policy-a"
-	root, err := crds.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(root, "config", "examples", "default-deny-egress.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	objs, err := suite.DecodeObjects(f)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("the default-deny example: want one NetworkPolicy, got %d (%v)", len(objs), err)
-	}
-	objs[0].SetNamespace(lockedDown)
-	s.Create(t, objs[0])
+	s.Create(t, defaultDenyExample(t, lockedDown))
 
 	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)

@@ -22,7 +22,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -103,6 +105,7 @@ type Cluster struct {
 
 	opts          Options
 	ownDir        bool
+	procsMu       sync.Mutex // components may be started from other goroutines
 	procs         []*process
 	etcdURL       string
 	saKey         string
@@ -171,10 +174,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 // Start made it.
 func (c *Cluster) Stop() error {
 	var errs []error
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop(stopGrace))
-	}
+	c.procsMu.Lock()
+	procs := c.procs
 	c.procs = nil
+	c.procsMu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		errs = append(errs, procs[i].stop(stopGrace))
+	}
 	if c.ownDir {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
@@ -183,6 +189,8 @@ func (c *Cluster) Stop() error {
 
 // PIDs lists the component processes (each leads its own process group).
 func (c *Cluster) PIDs() []int {
+	c.procsMu.Lock()
+	defer c.procsMu.Unlock()
 	var pids []int
 	for _, p := range c.procs {
 		pids = append(pids, p.Pid())
@@ -197,6 +205,11 @@ func (c *Cluster) start(name, bin string, args, env []string, workDir string) (*
 	if err != nil {
 		return nil, err
 	}
+	c.procsMu.Lock()
+	defer c.procsMu.Unlock()
+	// Forget components that have exited (restarted ones come back as new
+	// entries), so the list does not grow with every restart.
+	c.procs = slices.DeleteFunc(c.procs, func(q *process) bool { dead, _ := q.exited(); return dead })
 	c.procs = append(c.procs, p)
 	return p, nil
 }
@@ -343,11 +356,18 @@ func (c *Cluster) KubeconfigFor(user string) string {
 // StopAPIServer stops kube-apiserver, leaving etcd and every other
 // component running, as in a control-plane outage.
 func (c *Cluster) StopAPIServer() error {
+	c.procsMu.Lock()
+	var apiserver *process
 	for i, p := range c.procs {
 		if p.name == "kube-apiserver" {
+			apiserver = p
 			c.procs = append(c.procs[:i], c.procs[i+1:]...)
-			return p.stop(stopGrace)
+			break
 		}
+	}
+	c.procsMu.Unlock()
+	if apiserver != nil {
+		return apiserver.stop(stopGrace)
 	}
 	return errors.New("kube-apiserver is not running")
 }

@@ -1,0 +1,94 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/conformance/suite"
+	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/translate"
+)
+
+// Helpers shared by tests of several profiles.
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func findCondition(es *egressv1.ExternalService, typ string) metav1.Condition {
+	for _, c := range es.Status.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
+
+// admitsLabelledClients is whether the rule's peers are the pods labelled
+// egress.monzo.com/allowed-<name>.
+func admitsLabelledClients(rule networkingv1.NetworkPolicyIngressRule, name string) bool {
+	for _, peer := range rule.From {
+		if peer.PodSelector != nil && peer.PodSelector.MatchLabels[translate.AllowedLabel(name)] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitListeners waits until the Gateway's listener ports are want (sorted).
+func waitListeners(t *testing.T, s *suite.Suite, name string, want []int32) {
+	t.Helper()
+	s.Eventually(t, fmt.Sprintf("Gateway %s listens on %v", name, want), s.Timeouts.Restored, func() error {
+		gw := &gwapiv1.Gateway{}
+		if err := s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: name}, gw); err != nil {
+			return err
+		}
+		var ports []int32
+		for _, l := range gw.Spec.Listeners {
+			ports = append(ports, int32(l.Port))
+		}
+		slices.Sort(ports)
+		if !slices.Equal(ports, want) {
+			return fmt.Errorf("listeners on %v", ports)
+		}
+		return nil
+	})
+}
+
+// defaultDenyExample is config/examples/default-deny-egress.yaml, for
+// namespace.
+func defaultDenyExample(t *testing.T, namespace string) *unstructured.Unstructured {
+	t.Helper()
+	root, err := crds.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(root, "config", "examples", "default-deny-egress.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	objs, err := suite.DecodeObjects(f)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("the default-deny example: want one NetworkPolicy, got %d (%v)", len(objs), err)
+	}
+	objs[0].SetNamespace(namespace)
+	return objs[0]
+}
