@@ -3,47 +3,7 @@ package translate
 import (
 	"net/netip"
 	"slices"
-	"strings"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-
-	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
-
-// withDefaults returns a copy of spec with the API's defaults filled in, for
-// objects that did not pass through the API server (egressctl reads files).
-func withDefaults(spec egressv1.ExternalServiceSpec) egressv1.ExternalServiceSpec {
-	s := *spec.DeepCopy()
-	s.DnsName = strings.ToLower(strings.TrimSuffix(s.DnsName, "."))
-	for i := range s.Ports {
-		if s.Ports[i].Protocol == nil {
-			s.Ports[i].Protocol = new(egressv1.ProtocolTCP)
-		}
-	}
-	if s.MinReplicas == nil {
-		s.MinReplicas = new(egressv1.DefaultMinReplicas)
-	}
-	if s.MaxReplicas == nil {
-		s.MaxReplicas = new(egressv1.DefaultMaxReplicas)
-	}
-	if s.TargetCPUUtilizationPercentage == nil {
-		s.TargetCPUUtilizationPercentage = new(egressv1.DefaultTargetCPUUtilizationPercentage)
-	}
-	if s.Resources == nil {
-		s.Resources = &corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{
-				corev1.ResourceCPU:    resource.MustParse(egressv1.DefaultRequestCPU),
-				corev1.ResourceMemory: resource.MustParse(egressv1.DefaultRequestMemory),
-			},
-			Limits: corev1.ResourceList{
-				corev1.ResourceCPU:    resource.MustParse(egressv1.DefaultLimitCPU),
-				corev1.ResourceMemory: resource.MustParse(egressv1.DefaultLimitMemory),
-			},
-		}
-	}
-	return s
-}
 
 // Address ranges a gateway must never be sent to: it would let anyone who can
 // create an ExternalService, or answer its DNS, reach inside the network.

@@ -66,7 +66,7 @@ type Result struct {
 // Translate computes the desired children and the status of es. It reads
 // es, opts and observed and changes none of them.
 func Translate(es *egressv1.ExternalService, opts Options, observed Observed) Result {
-	t := &translation{es: es, spec: withDefaults(es.Spec), opts: opts, observed: observed}
+	t := &translation{es: es, spec: es.Spec.WithDefaults(), opts: opts, observed: observed}
 	var res Result
 
 	invalid := t.validate()

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/internal/crds"
 	"github.com/egressgate/egressgate/internal/istioimport"
 	"github.com/egressgate/egressgate/internal/testenv"
 	"github.com/egressgate/egressgate/translate"
@@ -54,20 +53,7 @@ func TestImportGolden(t *testing.T) {
 				t.Fatalf("import %s: %v", dir, err)
 			}
 			for _, g := range []struct{ file, got string }{{"want.yaml", out}, {"report.txt", report}} {
-				golden := filepath.Join(dir, g.file)
-				if *update {
-					if err := os.WriteFile(golden, []byte(g.got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run: go test ./cmd/egressctl -run TestImport -update)", err)
-				}
-				if diff := cmp.Diff(string(want), g.got); diff != "" {
-					t.Errorf("%s differs (-want +got); if intended run: go test ./cmd/egressctl -run TestImport -update\n%s", golden, diff)
-				}
+				checkGolden(t, filepath.Join(dir, g.file), g.got, "go test ./cmd/egressctl -run TestImport -update")
 			}
 		})
 	}
@@ -246,38 +232,24 @@ type survivingFields struct {
 }
 
 func surviving(es *egressv1.ExternalService) survivingFields {
-	def := func(p *int32, d int32) int32 {
-		if p == nil {
-			return d
-		}
-		return *p
-	}
+	spec := es.Spec.WithDefaults()
 	s := survivingFields{
-		Name: es.Name, DnsName: es.Spec.DnsName, IpOverride: es.Spec.IpOverride,
-		MinReplicas:                def(es.Spec.MinReplicas, egressv1.DefaultMinReplicas),
-		MaxReplicas:                def(es.Spec.MaxReplicas, egressv1.DefaultMaxReplicas),
-		TargetCPU:                  def(es.Spec.TargetCPUUtilizationPercentage, egressv1.DefaultTargetCPUUtilizationPercentage),
-		Requests:                   map[string]string{"cpu": egressv1.DefaultRequestCPU, "memory": egressv1.DefaultRequestMemory},
-		Limits:                     map[string]string{"cpu": egressv1.DefaultLimitCPU, "memory": egressv1.DefaultLimitMemory},
-		EnvoyClusterMaxConnections: es.Spec.EnvoyClusterMaxConnections,
-		EnvoyLogLevel:              es.Spec.EnvoyLogLevel, ServiceTopologyMode: es.Spec.ServiceTopologyMode,
-		TrafficDistribution: es.Spec.ServiceTrafficDistribution,
+		Name: es.Name, DnsName: spec.DnsName, IpOverride: spec.IpOverride,
+		MinReplicas:                *spec.MinReplicas,
+		MaxReplicas:                *spec.MaxReplicas,
+		TargetCPU:                  *spec.TargetCPUUtilizationPercentage,
+		Requests:                   map[string]string{},
+		Limits:                     map[string]string{},
+		EnvoyClusterMaxConnections: spec.EnvoyClusterMaxConnections,
+		EnvoyLogLevel:              spec.EnvoyLogLevel, ServiceTopologyMode: spec.ServiceTopologyMode,
+		TrafficDistribution: spec.ServiceTrafficDistribution,
+		Ports:               spec.Ports,
 	}
-	if r := es.Spec.Resources; r != nil {
-		s.Requests, s.Limits = map[string]string{}, map[string]string{}
-		for k, q := range r.Requests {
-			s.Requests[string(k)] = canonical(q)
-		}
-		for k, q := range r.Limits {
-			s.Limits[string(k)] = canonical(q)
-		}
+	for k, q := range spec.Resources.Requests {
+		s.Requests[string(k)] = canonical(q)
 	}
-	for _, p := range es.Spec.Ports {
-		proto := egressv1.ProtocolTCP
-		if p.Protocol != nil {
-			proto = *p.Protocol
-		}
-		s.Ports = append(s.Ports, egressv1.ExternalServicePort{Port: p.Port, Protocol: &proto})
+	for k, q := range spec.Resources.Limits {
+		s.Limits[string(k)] = canonical(q)
 	}
 	slices.SortFunc(s.Ports, func(a, b egressv1.ExternalServicePort) int { return int(a.Port - b.Port) })
 	return s
@@ -332,15 +304,7 @@ func TestImportSamplesRoundTrip(t *testing.T) {
 // several input sets to a real API server with the ExternalService CRD
 // and reads each back.
 func TestAPIServerAcceptsImportedExternalServices(t *testing.T) {
-	paths, err := crds.Ours()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := testenv.Start(paths)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env := testenv.StartOurs(t)
 	ctx := context.Background()
 	for _, name := range []string{"several-hosts-one-port", "tcp-mongodb", "externalname-services", "gatewayapi-tcp-tls-versions", "translate-samples"} {
 		t.Run(name, func(t *testing.T) {

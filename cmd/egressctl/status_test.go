@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/internal/crds"
 	"github.com/egressgate/egressgate/internal/testenv"
 )
 
@@ -20,15 +19,7 @@ import (
 // against a real API server holding an ExternalService, its status as the
 // operator writes it, and client pods of a Deployment and a bare pod.
 func TestStatusCountsClientsAndNamesWorkloads(t *testing.T) {
-	paths, err := crds.Ours()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := testenv.Start(paths)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
+	env := testenv.StartOurs(t)
 	ctx := context.Background()
 	c := env.Client
 	if err := env.CreateNamespace(ctx, "apps"); err != nil {

@@ -16,6 +16,25 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/translate/*.out.yaml from the current output")
 
+// checkGolden compares got with the golden file, or rewrites the file
+// with -update; regenerate is the command that does so.
+func checkGolden(t *testing.T, golden, got, regenerate string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run: %s)", err, regenerate)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got); if intended run: %s\n%s", golden, regenerate, diff)
+	}
+}
+
 // TestTranslateSamples runs `egressctl translate` on every sample and
 // compares its output with testdata/translate/<sample>.out.yaml.
 func TestTranslateSamples(t *testing.T) {
@@ -31,20 +50,7 @@ func TestTranslateSamples(t *testing.T) {
 			if err := runTranslate(context.Background(), nil, &out, &errOut, o); err != nil {
 				t.Fatalf("translate %s: %v", sample, err)
 			}
-			golden := filepath.Join("testdata", "translate", name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run: go test ./cmd/egressctl -update)", err)
-			}
-			if diff := cmp.Diff(string(want), out.String()); diff != "" {
-				t.Errorf("%s differs (-want +got); if intended run: go test ./cmd/egressctl -update\n%s", golden, diff)
-			}
+			checkGolden(t, filepath.Join("testdata", "translate", name+".out.yaml"), out.String(), "go test ./cmd/egressctl -run TestTranslateSamples -update")
 		})
 	}
 }

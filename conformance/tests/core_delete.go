@@ -6,21 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -47,15 +42,7 @@ func testDelete(t *testing.T, s *suite.Suite) {
 
 	s.Eventually(t, "nothing made for the ExternalService is left", s.Timeouts.Deleted, func() error {
 		var left []string
-		for _, obj := range []client.Object{
-			&gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name}},
-			&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 443)}},
-			&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 22)}},
-			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: translate.OptionsConfigMapName(name)}},
-			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-ingress"}},
-			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-egress"}},
-			&istionetworking.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: name}},
-		} {
+		for _, obj := range tlsAndSSHChildren(name) {
 			err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: obj.GetName()}, obj)
 			if !apierrors.IsNotFound(err) {
 				left = append(left, fmt.Sprintf("%T %s", obj, obj.GetName()))

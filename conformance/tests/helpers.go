@@ -9,10 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -91,4 +94,19 @@ func defaultDenyExample(t *testing.T, namespace string) *unstructured.Unstructur
 	}
 	objs[0].SetNamespace(namespace)
 	return objs[0]
+}
+
+// tlsAndSSHChildren are the objects the operator makes for an
+// ExternalService with TLS on 443 and TCP on 22, empty but for their
+// names, ready to Get from the gateway namespace.
+func tlsAndSSHChildren(name string) []client.Object {
+	return []client.Object{
+		&gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 443)}},
+		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 22)}},
+		&istionetworking.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: translate.OptionsConfigMapName(name)}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-ingress"}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-egress"}},
+	}
 }

@@ -5,16 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -32,15 +25,7 @@ func testOperatorRestart(t *testing.T, s *suite.Suite) {
 	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), true, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)
 
-	children := []client.Object{
-		&gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name}},
-		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 443)}},
-		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 22)}},
-		&istionetworking.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: name}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: translate.OptionsConfigMapName(name)}},
-		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-ingress"}},
-		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-egress"}},
-	}
+	children := tlsAndSSHChildren(name)
 	uids := make([]types.UID, len(children))
 	for i, c := range children {
 		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: c.GetName()}, c); err != nil {

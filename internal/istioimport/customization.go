@@ -8,7 +8,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -200,7 +199,7 @@ func (im *importer) applySettings(es *egressv1.ExternalService, h *hostState) {
 			spec.TargetCPUUtilizationPercentage = t
 		}
 	}
-	if s.resources != nil && !apiequality.Semantic.DeepEqual(*s.resources, defaultResources()) {
+	if s.resources != nil && !apiequality.Semantic.DeepEqual(*s.resources, egressv1.DefaultResources()) {
 		spec.Resources = s.resources
 	}
 	if s.logLevel != "" {
@@ -231,18 +230,4 @@ func valueOr(p *int32, def int32) int32 {
 		return def
 	}
 	return *p
-}
-
-// defaultResources are the API's default gateway resources.
-func defaultResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse(egressv1.DefaultRequestCPU),
-			corev1.ResourceMemory: resource.MustParse(egressv1.DefaultRequestMemory),
-		},
-		Limits: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse(egressv1.DefaultLimitCPU),
-			corev1.ResourceMemory: resource.MustParse(egressv1.DefaultLimitMemory),
-		},
-	}
 }

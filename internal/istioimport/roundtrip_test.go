@@ -132,35 +132,18 @@ type survivingFields struct {
 }
 
 func surviving(es *egressv1.ExternalService) survivingFields {
-	def := func(p *int32, d int32) int32 {
-		if p == nil {
-			return d
-		}
-		return *p
-	}
+	spec := es.Spec.WithDefaults()
 	s := survivingFields{
-		Name: es.Name, DnsName: es.Spec.DnsName, IpOverride: es.Spec.IpOverride,
-		MinReplicas:                def(es.Spec.MinReplicas, egressv1.DefaultMinReplicas),
-		MaxReplicas:                def(es.Spec.MaxReplicas, egressv1.DefaultMaxReplicas),
-		TargetCPU:                  def(es.Spec.TargetCPUUtilizationPercentage, egressv1.DefaultTargetCPUUtilizationPercentage),
-		EnvoyClusterMaxConnections: es.Spec.EnvoyClusterMaxConnections,
-		EnvoyLogLevel:              es.Spec.EnvoyLogLevel,
-		ServiceTopologyMode:        es.Spec.ServiceTopologyMode,
-		ServiceTrafficDistribution: es.Spec.ServiceTrafficDistribution,
-		Resources: corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(egressv1.DefaultRequestCPU), corev1.ResourceMemory: resource.MustParse(egressv1.DefaultRequestMemory)},
-			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(egressv1.DefaultLimitCPU), corev1.ResourceMemory: resource.MustParse(egressv1.DefaultLimitMemory)},
-		},
-	}
-	if es.Spec.Resources != nil {
-		s.Resources = *es.Spec.Resources
-	}
-	for _, p := range es.Spec.Ports {
-		proto := egressv1.ProtocolTCP
-		if p.Protocol != nil {
-			proto = *p.Protocol
-		}
-		s.Ports = append(s.Ports, egressv1.ExternalServicePort{Port: p.Port, Protocol: &proto})
+		Name: es.Name, DnsName: spec.DnsName, IpOverride: spec.IpOverride,
+		MinReplicas:                *spec.MinReplicas,
+		MaxReplicas:                *spec.MaxReplicas,
+		TargetCPU:                  *spec.TargetCPUUtilizationPercentage,
+		EnvoyClusterMaxConnections: spec.EnvoyClusterMaxConnections,
+		EnvoyLogLevel:              spec.EnvoyLogLevel,
+		ServiceTopologyMode:        spec.ServiceTopologyMode,
+		ServiceTrafficDistribution: spec.ServiceTrafficDistribution,
+		Resources:                  *spec.Resources,
+		Ports:                      spec.Ports,
 	}
 	slices.SortFunc(s.Ports, func(a, b egressv1.ExternalServicePort) int { return int(a.Port - b.Port) })
 	return s

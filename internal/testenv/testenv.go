@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -65,6 +66,22 @@ func Start(paths crds.Paths) (*Env, error) {
 		return nil, err
 	}
 	return &Env{env: env, Config: cfg, Client: c}, nil
+}
+
+// StartOurs starts an API server with only the ExternalService CRD, for a
+// test, and stops it when the test ends.
+func StartOurs(t testing.TB) *Env {
+	t.Helper()
+	paths, err := crds.Ours()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Start(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	return env
 }
 
 // Stop ends etcd and kube-apiserver.
