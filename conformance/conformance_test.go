@@ -40,8 +40,8 @@ import (
 	"github.com/egressgate/egressgate/conformance/embedded"
 	"github.com/egressgate/egressgate/conformance/suite"
 	"github.com/egressgate/egressgate/conformance/tests"
-	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/kubescheme"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/localcluster"
 )
 
@@ -109,7 +109,7 @@ func TestConformance(t *testing.T) {
 	fmt.Fprint(os.Stderr, "\n"+summary.String())
 	path := *reportPath
 	if path == "" {
-		root, err := crds.RepoRoot()
+		root, err := crdpaths.RepoRoot()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestConformance(t *testing.T) {
 // keepLogs copies the components' logs (and the audit log) to
 // bin/conformance-logs before the cluster's directory is removed.
 func keepLogs(dir string) {
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		return
 	}
@@ -160,7 +160,7 @@ func existingCluster() (suite.Options, error) {
 	if err != nil {
 		return suite.Options{}, fmt.Errorf("read -kubeconfig %s: %w", kubeconfig(), err)
 	}
-	scheme, err := controllers.NewScheme()
+	scheme, err := kubescheme.New()
 	if err != nil {
 		return suite.Options{}, err
 	}

@@ -10,9 +10,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/egressgate/egressgate/conformance/corpus"
+	"github.com/egressgate/egressgate/samples/corpus"
 	"github.com/egressgate/egressgate/internal/admission"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 )
 
 // offline is egressctl's admission, which must agree with the API server.
@@ -65,7 +65,7 @@ func TestAdmissionAcceptsValidObjects(t *testing.T) {
 // TestSamplesAreAccepted applies every file in samples/, the README
 // example among them, exactly as written.
 func TestSamplesAreAccepted(t *testing.T) {
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,18 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
-// FieldManager is the one server-side apply field manager the operator
-// writes every child with.
-const FieldManager = "egressgate"
-
-// AppliedHashAnnotation holds a hash of what the operator last applied to a
-// child. Comparing it, instead of the child's managedFields, lets the cache
-// drop managedFields and still notice a field the operator no longer sets.
-const AppliedHashAnnotation = "egress.monzo.com/applied-hash"
+// The product's name where the API server records who acted: the one
+// server-side apply field manager every child is written with, and the
+// source of the operator's Events. Both are "egressgate", as is the
+// app.kubernetes.io/managed-by label (egressv1.ManagedByValue).
+const (
+	FieldManager = "egressgate"
+	EventSource  = "egressgate"
+)
 
 // ApplyConfiguration turns a desired child into the unstructured form that
 // is server-side applied: no status, no server-set metadata.
@@ -44,7 +46,7 @@ func ApplyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
 		annotations = map[string]any{}
 		md["annotations"] = annotations
 	}
-	annotations[AppliedHashAnnotation] = hex.EncodeToString(sum[:8])
+	annotations[egressv1.AnnotationAppliedHash] = hex.EncodeToString(sum[:8])
 	return &unstructured.Unstructured{Object: m}, nil
 }
 

@@ -39,10 +39,6 @@ import (
 	"github.com/egressgate/egressgate/translate"
 )
 
-// Finalizer holds an ExternalService until its gateway is gone, so its
-// NetworkPolicies outlive every gateway pod.
-const Finalizer = "egress.monzo.com/gateway-before-policies"
-
 // dnsNameIndex indexes ExternalServices by spec.dnsName to find claimants.
 const dnsNameIndex = "spec.dnsName"
 
@@ -96,7 +92,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("index ExternalServices by dnsName: %w", err)
 	}
 	ownedByLabel := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		name := o.GetLabels()[translate.LabelGatewayName]
+		name := o.GetLabels()[egressv1.LabelGatewayName]
 		if name == "" || o.GetNamespace() != r.Options.GatewayNamespace {
 			return nil
 		}
@@ -191,9 +187,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if !es.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, es)
 	}
-	if !controllerutil.ContainsFinalizer(es, Finalizer) {
+	if !controllerutil.ContainsFinalizer(es, egressv1.Finalizer) {
 		patch := client.MergeFrom(es.DeepCopy())
-		controllerutil.AddFinalizer(es, Finalizer)
+		controllerutil.AddFinalizer(es, egressv1.Finalizer)
 		if err := r.Client.Patch(ctx, es, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
@@ -231,19 +227,18 @@ func (r *Reconciler) observe(ctx context.Context, es *egressv1.ExternalService) 
 		return o, err
 	}
 	o.MissingAPIs = missing
+	o.DNSHijacked = meta.IsStatusConditionTrue(es.Status.Conditions, egressv1.ConditionDNSHijacked)
 
 	var claimants egressv1.ExternalServiceList
 	if err := r.Client.List(ctx, &claimants, client.MatchingFields{dnsNameIndex: es.Spec.DnsName}); err != nil {
 		return o, fmt.Errorf("list ExternalServices claiming %s: %w", es.Spec.DnsName, err)
 	}
-	var live []*egressv1.ExternalService
+	all := make([]*egressv1.ExternalService, len(claimants.Items))
 	for i := range claimants.Items {
-		if claimants.Items[i].DeletionTimestamp.IsZero() || claimants.Items[i].Name == es.Name {
-			live = append(live, &claimants.Items[i])
-		}
+		all[i] = &claimants.Items[i]
 	}
-	if w := translate.Winner(live); w != nil && w.Name != es.Name {
-		o.ConflictsWith = w.Name
+	if owner := egressv1.DNSNameOwner(all); owner != nil && owner.Name != es.Name {
+		o.ConflictsWith = owner.Name
 	}
 
 	ns := r.Options.GatewayNamespace
@@ -260,7 +255,7 @@ func (r *Reconciler) observe(ctx context.Context, es *egressv1.ExternalService) 
 		}
 	}
 
-	byGateway := client.MatchingLabels{translate.LabelGatewayName: es.Name}
+	byGateway := client.MatchingLabels{egressv1.LabelGatewayName: es.Name}
 	var deployments appsv1.DeploymentList
 	if err := r.Client.List(ctx, &deployments, client.InNamespace(ns), byGateway); err != nil {
 		return o, fmt.Errorf("list gateway Deployments: %w", err)
@@ -347,7 +342,7 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 		}
 		list := k.newList()
 		if err := r.Client.List(ctx, list, client.InNamespace(r.Options.GatewayNamespace),
-			client.MatchingLabels{translate.LabelExternalService: name}); err != nil {
+			client.MatchingLabels{egressv1.LabelExternalService: name}); err != nil {
 			return false, fmt.Errorf("list %s: %w", k, err)
 		}
 		for _, child := range k.items(list) {
@@ -385,7 +380,7 @@ func (r *Reconciler) gatewayGone(ctx context.Context, name string) (bool, error)
 			return false, fmt.Errorf("get Gateway %s/%s: %w", ns, name, err)
 		}
 	}
-	byGateway := client.MatchingLabels{translate.LabelGatewayName: name}
+	byGateway := client.MatchingLabels{egressv1.LabelGatewayName: name}
 	var deployments appsv1.DeploymentList
 	if err := r.Client.List(ctx, &deployments, client.InNamespace(ns), byGateway); err != nil {
 		return false, fmt.Errorf("list gateway Deployments: %w", err)
@@ -403,7 +398,7 @@ func (r *Reconciler) gatewayGone(ctx context.Context, name string) (bool, error)
 // finalize removes the gateway before its NetworkPolicies, then lets the
 // ExternalService go.
 func (r *Reconciler) finalize(ctx context.Context, es *egressv1.ExternalService) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(es, Finalizer) {
+	if !controllerutil.ContainsFinalizer(es, egressv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	waiting, err := r.prune(ctx, es.Name, nil)
@@ -416,7 +411,7 @@ func (r *Reconciler) finalize(ctx context.Context, es *egressv1.ExternalService)
 	}
 	var policies networkingv1.NetworkPolicyList
 	if err := r.Client.List(ctx, &policies, client.InNamespace(r.Options.GatewayNamespace),
-		client.MatchingLabels{translate.LabelExternalService: es.Name}); err != nil {
+		client.MatchingLabels{egressv1.LabelExternalService: es.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list NetworkPolicies: %w", err)
 	}
 	if len(policies.Items) > 0 {
@@ -424,7 +419,7 @@ func (r *Reconciler) finalize(ctx context.Context, es *egressv1.ExternalService)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	patch := client.MergeFrom(es.DeepCopy())
-	controllerutil.RemoveFinalizer(es, Finalizer)
+	controllerutil.RemoveFinalizer(es, egressv1.Finalizer)
 	if err := r.Client.Patch(ctx, es, patch); client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}

@@ -17,7 +17,6 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/controllers"
 	"github.com/egressgate/egressgate/translate"
 )
 
@@ -62,12 +61,12 @@ func TestCreateProducesEveryChild(t *testing.T) {
 		"TLSRoute":        {"github-443"},
 		"TCPRoute":        {"github-22"},
 	})
-	got := waitCondition(t, "github", egressv1.ConditionAccepted, metav1.ConditionTrue, translate.ReasonAccepted)
-	if c := meta.FindStatusCondition(got.Status.Conditions, egressv1.ConditionProgrammed); c == nil || c.Reason != translate.ReasonPending {
+	got := waitCondition(t, "github", egressv1.ConditionAccepted, metav1.ConditionTrue, egressv1.ReasonAccepted)
+	if c := meta.FindStatusCondition(got.Status.Conditions, egressv1.ConditionProgrammed); c == nil || c.Reason != egressv1.ReasonPending {
 		t.Errorf("Programmed = %+v, want False/Pending while no gateway controller reported", c)
 	}
 	if !controllersHasFinalizer(got) {
-		t.Errorf("finalizers = %v, want %s", got.Finalizers, controllers.Finalizer)
+		t.Errorf("finalizers = %v, want %s", got.Finalizers, egressv1.Finalizer)
 	}
 	// Defaults were applied at admission.
 	if *got.Spec.MinReplicas != 3 || *got.Spec.MaxReplicas != 12 || *got.Spec.TargetCPUUtilizationPercentage != 50 {
@@ -96,7 +95,7 @@ func TestCreateProducesEveryChild(t *testing.T) {
 
 func controllersHasFinalizer(es *egressv1.ExternalService) bool {
 	for _, f := range es.Finalizers {
-		if f == controllers.Finalizer {
+		if f == egressv1.Finalizer {
 			return true
 		}
 	}
@@ -211,7 +210,7 @@ func TestHandEditIsReverted(t *testing.T) {
 		if v := gw.Annotations[translate.AnnotationServiceType]; v != "ClusterIP" {
 			return fmt.Errorf("service type is %q", v)
 		}
-		if ps := np.Spec.Ingress[0].From[0].PodSelector; ps == nil || ps.MatchLabels[translate.AllowedLabel("edited")] != "true" {
+		if ps := np.Spec.Ingress[0].From[0].PodSelector; ps == nil || ps.MatchLabels[egressv1.AllowedLabel("edited")] != "true" {
 			return fmt.Errorf("ingress peers %+v", np.Spec.Ingress[0].From)
 		}
 		return nil
@@ -220,9 +219,9 @@ func TestHandEditIsReverted(t *testing.T) {
 
 func TestOnlyTheOldestClaimantGetsChildren(t *testing.T) {
 	create(t, externalService("claim-a", "shared.example.com", port(443, egressv1.ProtocolTLS)))
-	waitCondition(t, "claim-a", egressv1.ConditionConflicted, metav1.ConditionFalse, translate.ReasonNoConflict)
+	waitCondition(t, "claim-a", egressv1.ConditionConflicted, metav1.ConditionFalse, egressv1.ReasonNoConflict)
 	create(t, externalService("claim-b", "shared.example.com", port(443, egressv1.ProtocolTLS)))
-	es := waitCondition(t, "claim-b", egressv1.ConditionConflicted, metav1.ConditionTrue, translate.ReasonConflicted)
+	es := waitCondition(t, "claim-b", egressv1.ConditionConflicted, metav1.ConditionTrue, egressv1.ReasonConflicted)
 	if c := meta.FindStatusCondition(es.Status.Conditions, egressv1.ConditionConflicted); !strings.Contains(c.Message, "claim-a") {
 		t.Errorf("Conflicted message %q should name claim-a", c.Message)
 	}
@@ -236,7 +235,7 @@ func TestOnlyTheOldestClaimantGetsChildren(t *testing.T) {
 	}
 	// When the owner goes, the newer one takes over.
 	deleteAndWait(t, "claim-a")
-	waitCondition(t, "claim-b", egressv1.ConditionConflicted, metav1.ConditionFalse, translate.ReasonNoConflict)
+	waitCondition(t, "claim-b", egressv1.ConditionConflicted, metav1.ConditionFalse, egressv1.ReasonNoConflict)
 	waitChildren(t, "claim-b", map[string][]string{
 		"NetworkPolicy": {"claim-b-egress", "claim-b-ingress"}, "ConfigMap": {"claim-b-options"}, "ServiceEntry": {"claim-b"},
 		"Gateway": {"claim-b"}, "TLSRoute": {"claim-b-443"},
@@ -259,7 +258,7 @@ func TestRefusedSpecsGetAcceptedFalseAndNoChildren(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.es.Name, func(t *testing.T) {
 			create(t, c.es)
-			es := waitCondition(t, c.es.Name, egressv1.ConditionAccepted, metav1.ConditionFalse, translate.ReasonInvalid)
+			es := waitCondition(t, c.es.Name, egressv1.ConditionAccepted, metav1.ConditionFalse, egressv1.ReasonInvalid)
 			if msg := meta.FindStatusCondition(es.Status.Conditions, egressv1.ConditionAccepted).Message; !strings.Contains(msg, c.message) {
 				t.Errorf("Accepted message %q does not say %q", msg, c.message)
 			}
@@ -288,9 +287,9 @@ func TestProgrammedAddressesAndHijackLatch(t *testing.T) {
 		}
 		return nil
 	})
-	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionFalse, translate.ReasonWaitingForProgrammed)
+	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionFalse, egressv1.ReasonWaitingForProgrammed)
 
-	istioLabels := map[string]string{translate.LabelGatewayName: "latch"}
+	istioLabels := map[string]string{egressv1.LabelGatewayName: "latch"}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "latch-istio", Namespace: gatewayNS, Labels: istioLabels},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "tls-443", Port: 443}}, Selector: istioLabels},
@@ -311,8 +310,8 @@ func TestProgrammedAddressesAndHijackLatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := waitCondition(t, "latch", egressv1.ConditionProgrammed, metav1.ConditionTrue, translate.ReasonProgrammed)
-	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionTrue, translate.ReasonHijacked)
+	got := waitCondition(t, "latch", egressv1.ConditionProgrammed, metav1.ConditionTrue, egressv1.ReasonProgrammed)
+	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionTrue, egressv1.ReasonHijacked)
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +321,8 @@ func TestProgrammedAddressesAndHijackLatch(t *testing.T) {
 
 	// The gateway loses its pods: Programmed goes False, the hijack stays.
 	setAvailable(t, dep, 0)
-	waitCondition(t, "latch", egressv1.ConditionProgrammed, metav1.ConditionFalse, translate.ReasonNoAvailableReplicas)
-	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionTrue, translate.ReasonHijacked)
+	waitCondition(t, "latch", egressv1.ConditionProgrammed, metav1.ConditionFalse, egressv1.ReasonNoAvailableReplicas)
+	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionTrue, egressv1.ReasonHijacked)
 
 	// Turning hijackDns off releases the latch.
 	es, err := get(ctx, "latch")
@@ -334,12 +333,12 @@ func TestProgrammedAddressesAndHijackLatch(t *testing.T) {
 	if err := k8s.Update(ctx, es); err != nil {
 		t.Fatal(err)
 	}
-	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionFalse, translate.ReasonHijackDisabled)
+	waitCondition(t, "latch", egressv1.ConditionDNSHijacked, metav1.ConditionFalse, egressv1.ReasonHijackDisabled)
 }
 
 // gatewayDeployment is the Deployment istiod would create for a Gateway.
 func gatewayDeployment(name string) *appsv1.Deployment {
-	labels := map[string]string{translate.LabelGatewayName: name}
+	labels := map[string]string{egressv1.LabelGatewayName: name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name + "-istio", Namespace: gatewayNS, Labels: labels},
 		Spec: appsv1.DeploymentSpec{

@@ -13,40 +13,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/internal/kubescheme"
 	"github.com/egressgate/egressgate/translate"
 )
-
-// NewScheme knows every kind the operator reads or writes.
-func NewScheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, egressv1.AddToScheme, gwapiv1.Install, istionetworking.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			return nil, fmt.Errorf("build scheme: %w", err)
-		}
-	}
-	return s, nil
-}
 
 // CacheOptions keeps the cache to what the operator needs: all
 // ExternalServices; in the gateway namespace only its own children, and the
 // Deployments and Services Istio labels with a gateway name.
 func CacheOptions(gatewayNamespace string) (cache.Options, error) {
-	hasGatewayName, err := labels.NewRequirement(translate.LabelGatewayName, selection.Exists, nil)
+	hasGatewayName, err := labels.NewRequirement(egressv1.LabelGatewayName, selection.Exists, nil)
 	if err != nil {
 		return cache.Options{}, err
 	}
@@ -56,7 +40,7 @@ func CacheOptions(gatewayNamespace string) (cache.Options, error) {
 		// Children are compared by their applied-hash annotation, so the
 		// cache need not keep managedFields, a large part of every object.
 		DefaultTransform:     cache.TransformStripManagedFields(),
-		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{translate.LabelManagedBy: translate.ManagedByValue}),
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{egressv1.LabelManagedBy: egressv1.ManagedByValue}),
 		ByObject: map[client.Object]cache.ByObject{
 			&egressv1.ExternalService{}: {Label: labels.Everything()},
 			&appsv1.Deployment{}:        istioMade,
@@ -83,7 +67,7 @@ type ManagerOptions struct {
 // metrics, health probes and optional leader election. The operator's main
 // and the tests build it the same way.
 func NewManager(cfg *rest.Config, opts translate.Options, mo ManagerOptions) (ctrl.Manager, error) {
-	scheme, err := NewScheme()
+	scheme, err := kubescheme.New()
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +93,7 @@ func NewManager(cfg *rest.Config, opts translate.Options, mo ManagerOptions) (ct
 	r := &Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
-		Recorder:    mgr.GetEventRecorder("egress-operator"),
+		Recorder:    mgr.GetEventRecorder(EventSource),
 		Options:     opts,
 		Concurrency: mo.Concurrency,
 	}

@@ -10,9 +10,8 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
-	"github.com/egressgate/egressgate/translate"
 )
 
 // TestRestartInSteadyStateMakesZeroWrites restarts the operator over
@@ -29,10 +28,10 @@ func TestRestartInSteadyStateMakesZeroWrites(t *testing.T) {
 	create(t, externalService("steady-ssh", "ssh.steady.example.com", port(22, egressv1.ProtocolTCP)))
 	create(t, externalService("steady-later", "steady.example.com", port(443, egressv1.ProtocolTLS)))
 	create(t, externalService("steady-invalid", "steady.svc.cluster.local", port(443, egressv1.ProtocolTLS)))
-	waitCondition(t, "steady-full", egressv1.ConditionAccepted, metav1.ConditionTrue, translate.ReasonAcceptedWithIgnored)
-	waitCondition(t, "steady-ssh", egressv1.ConditionAccepted, metav1.ConditionTrue, translate.ReasonAccepted)
-	waitCondition(t, "steady-later", egressv1.ConditionConflicted, metav1.ConditionTrue, translate.ReasonConflicted)
-	waitCondition(t, "steady-invalid", egressv1.ConditionAccepted, metav1.ConditionFalse, translate.ReasonInvalid)
+	waitCondition(t, "steady-full", egressv1.ConditionAccepted, metav1.ConditionTrue, egressv1.ReasonAcceptedWithIgnored)
+	waitCondition(t, "steady-ssh", egressv1.ConditionAccepted, metav1.ConditionTrue, egressv1.ReasonAccepted)
+	waitCondition(t, "steady-later", egressv1.ConditionConflicted, metav1.ConditionTrue, egressv1.ReasonConflicted)
+	waitCondition(t, "steady-invalid", egressv1.ConditionAccepted, metav1.ConditionFalse, egressv1.ReasonInvalid)
 	ctx := ctxT(t)
 	var gw gwapiv1.Gateway
 	eventually(t, "steady-ssh's Gateway exists", func() error {
@@ -71,11 +70,11 @@ func TestRestartInSteadyStateMakesZeroWrites(t *testing.T) {
 // TestMissingIstioAPIsBecomeAConditionAndArePickedUpLater runs the operator
 // on an API server without Istio's CRDs, then installs them.
 func TestMissingIstioAPIsBecomeAConditionAndArePickedUpLater(t *testing.T) {
-	ours, err := crds.Ours()
+	ours, err := crdpaths.Ours()
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwapi, err := crds.GatewayAPI()
+	gwapi, err := crdpaths.GatewayAPI()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ func TestMissingIstioAPIsBecomeAConditionAndArePickedUpLater(t *testing.T) {
 					if cond.Reason != wantReason {
 						return fmt.Errorf("Programmed reason %s: %s", cond.Reason, cond.Message)
 					}
-					if wantReason == translate.ReasonAPINotInstalled &&
+					if wantReason == egressv1.ReasonAPINotInstalled &&
 						(!strings.Contains(cond.Message, "ServiceEntry.networking.istio.io/v1") || !strings.Contains(cond.Message, "DestinationRule.networking.istio.io/v1")) {
 						return fmt.Errorf("message %q does not name the missing kinds", cond.Message)
 					}
@@ -121,19 +120,19 @@ func TestMissingIstioAPIsBecomeAConditionAndArePickedUpLater(t *testing.T) {
 			return fmt.Errorf("no Programmed condition")
 		}
 	}
-	eventually(t, "Programmed=False/APINotInstalled", programmed(translate.ReasonAPINotInstalled))
+	eventually(t, "Programmed=False/APINotInstalled", programmed(egressv1.ReasonAPINotInstalled))
 	// What the cluster does serve is still generated.
 	gw := &gwapiv1.Gateway{}
 	eventually(t, "the Gateway exists without Istio", func() error { return c.Get(ctx, nsKey("no-istio"), gw) })
 
-	istio, err := crds.Istio()
+	istio, err := crdpaths.Istio()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := bare.InstallCRDs(istio); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Istio's kinds are picked up once installed", programmed(translate.ReasonPending))
+	eventually(t, "Istio's kinds are picked up once installed", programmed(egressv1.ReasonPending))
 	se := &istioServiceEntry{}
 	eventually(t, "the ServiceEntry is created", func() error { return c.Get(ctx, nsKey("no-istio"), se) })
 	dr := &istioDestinationRule{}

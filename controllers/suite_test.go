@@ -23,7 +23,7 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
 	"github.com/egressgate/egressgate/translate"
 )
@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	paths, err := crds.All()
+	paths, err := crdpaths.All()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -135,8 +135,8 @@ func deleteAndWait(t *testing.T, name string) {
 	}
 	// The API server has no garbage collector here: play istiod's part
 	// and remove the gateway Deployments and pods a test made.
-	_ = k8s.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(gatewayNS), client.MatchingLabels{translate.LabelGatewayName: name})
-	_ = k8s.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(gatewayNS), client.MatchingLabels{translate.LabelGatewayName: name}, client.GracePeriodSeconds(0))
+	_ = k8s.DeleteAllOf(ctx, &appsv1.Deployment{}, client.InNamespace(gatewayNS), client.MatchingLabels{egressv1.LabelGatewayName: name})
+	_ = k8s.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(gatewayNS), client.MatchingLabels{egressv1.LabelGatewayName: name}, client.GracePeriodSeconds(0))
 	eventually(t, "ExternalService "+name+" is gone", func() error {
 		err := k8s.Get(ctx, types.NamespacedName{Name: name}, &egressv1.ExternalService{})
 		if apierrors.IsNotFound(err) {
@@ -186,7 +186,7 @@ func exists(ctx context.Context, name string, obj client.Object) (bool, error) {
 func childNames(ctx context.Context, esName string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for kind, list := range childLists() {
-		if err := k8s.List(ctx, list, client.InNamespace(gatewayNS), client.MatchingLabels{translate.LabelExternalService: esName}); err != nil {
+		if err := k8s.List(ctx, list, client.InNamespace(gatewayNS), client.MatchingLabels{egressv1.LabelExternalService: esName}); err != nil {
 			return nil, err
 		}
 		items, err := meta.ExtractList(list)

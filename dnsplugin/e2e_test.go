@@ -28,9 +28,8 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/dnsplugin/internal/harness"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
-	"github.com/egressgate/egressgate/translate"
 )
 
 // Named timeouts: how long a behaviour may take to show, never asserted as
@@ -86,7 +85,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := crds.Ours()
+	paths, err := crdpaths.Ours()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +611,7 @@ func createPod(t *testing.T, c client.Client, name, ns, ip string, labelled bool
 		},
 	}
 	if labelled {
-		pod.Labels = map[string]string{translate.LabelGatewayName: "api"}
+		pod.Labels = map[string]string{egressv1.LabelGatewayName: "api"}
 	}
 	if err := c.Create(ctx, pod); err != nil {
 		t.Fatal(err)

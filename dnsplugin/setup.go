@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 var log = clog.NewWithPlugin(pluginName)
@@ -22,7 +24,7 @@ var log = clog.NewWithPlugin(pluginName)
 // README's line `egressoperator egress-operator-system cluster.local`.
 const (
 	// DefaultGatewayNamespace is where the gateway pods run.
-	DefaultGatewayNamespace = "egress-operator-system"
+	DefaultGatewayNamespace = egressv1.DefaultGatewayNamespace
 	// DefaultZone is the cluster domain.
 	DefaultZone = "cluster.local."
 )
@@ -54,7 +56,7 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(source.Start)
 	c.OnShutdown(source.Stop)
 
-	e := &EgressOperator{source: source, ttl: cfg.ttl}
+	e := &Hijacker{source: source, ttl: cfg.ttl}
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		e.Next = next
 		return e

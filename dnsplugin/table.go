@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/translate"
 )
 
 // Table is an immutable snapshot of everything a query needs: the hijacked
@@ -72,34 +71,18 @@ func canonicalName(name string) string {
 }
 
 // buildTable computes the lookup table from the ExternalServices and the
-// gateway pods. zone is the cluster domain (a lowercase FQDN): names inside
-// it are never hijacked. For every dnsName the oldest claimant wins, as the
-// controller decides (translate.Winner); the name is hijacked only while that
-// winner has DNSHijacked=True.
+// gateway pods. zone is the cluster domain: names inside it are never
+// hijacked. Each name is hijacked only while its owner has DNSHijacked=True.
 func buildTable(services []*egressv1.ExternalService, pods []*corev1.Pod, zone string) *Table {
-	claimants := make(map[string][]*egressv1.ExternalService, len(services))
-	for _, es := range services {
-		name := strings.TrimSuffix(strings.TrimSpace(es.Spec.DnsName), ".")
-		if name == "" {
-			continue
-		}
-		key := canonicalName(name)
-		if dns.IsSubDomain(zone, key) {
-			continue
-		}
-		claimants[key] = append(claimants[key], es)
-	}
-
+	owners := owners(services, zone)
 	t := &Table{
-		names:    make(map[string]*record, len(claimants)),
+		names:    make(map[string]*record, len(owners)),
 		gateways: make(map[netip.Addr]struct{}, len(pods)),
 	}
-	for key, list := range claimants {
-		w := translate.Winner(list)
-		if !meta.IsStatusConditionTrue(w.Status.Conditions, egressv1.ConditionDNSHijacked) {
-			continue
+	for key, owner := range owners {
+		if meta.IsStatusConditionTrue(owner.Status.Conditions, egressv1.ConditionDNSHijacked) {
+			t.names[key] = newRecord(owner)
 		}
-		t.names[key] = newRecord(w)
 	}
 	for _, p := range pods {
 		for _, ip := range podIPs(p) {
@@ -107,6 +90,29 @@ func buildTable(services []*egressv1.ExternalService, pods []*corev1.Pod, zone s
 		}
 	}
 	return t
+}
+
+// owners maps each canonical dnsName outside the cluster domain zone to the
+// ExternalService that owns it, by egressv1.DNSNameOwner: the rule the
+// controller follows, so the plugin hijacks a name for the ExternalService
+// the controller built the gateway for, and for no other.
+func owners(services []*egressv1.ExternalService, zone string) map[string]*egressv1.ExternalService {
+	claimants := make(map[string][]*egressv1.ExternalService, len(services))
+	for _, es := range services {
+		name := strings.TrimSpace(es.Spec.DnsName)
+		if name == "" || egressv1.InClusterDomain(name, zone) {
+			continue
+		}
+		key := canonicalName(name)
+		claimants[key] = append(claimants[key], es)
+	}
+	out := make(map[string]*egressv1.ExternalService, len(claimants))
+	for key, list := range claimants {
+		if owner := egressv1.DNSNameOwner(list); owner != nil {
+			out[key] = owner
+		}
+	}
+	return out
 }
 
 // newRecord turns an ExternalService's status.addresses into answer data.

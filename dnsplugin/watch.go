@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/translate"
 )
 
 // startupTimeout bounds how long OnStartup waits for the first sync before
@@ -126,7 +125,7 @@ func gatewayPodInformer(base *rest.Config, namespace string) (cache.SharedIndexI
 		return nil, fmt.Errorf("create client for pods: %w", err)
 	}
 	lw := cache.NewFilteredListWatchFromClient(cs.CoreV1().RESTClient(), "pods", namespace, func(o *metav1.ListOptions) {
-		o.LabelSelector = translate.LabelGatewayName // the label exists
+		o.LabelSelector = egressv1.LabelGatewayName // the label exists
 	})
 	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{
 		ObjectDescription: "gateway pods in " + namespace,
@@ -137,8 +136,8 @@ func gatewayPodInformer(base *rest.Config, namespace string) (cache.SharedIndexI
 	return inf, nil
 }
 
-// trimExternalService keeps what buildTable reads: name, creation time,
-// dnsName, the DNSHijacked condition's status and the addresses. With
+// trimExternalService keeps what buildTable reads: name, creation and
+// deletion time (which decide the owner of a dnsName), dnsName, the DNSHijacked condition's status and the addresses. With
 // 10,000 ExternalServices this is the difference between a few MiB and
 // tens of MiB.
 func trimExternalService(obj any) (any, error) {
@@ -151,6 +150,7 @@ func trimExternalService(obj any) (any, error) {
 			Name:              es.Name,
 			ResourceVersion:   es.ResourceVersion,
 			CreationTimestamp: es.CreationTimestamp,
+			DeletionTimestamp: es.DeletionTimestamp, // see ExternalService.ClaimsDNSName
 		},
 		Spec:   egressv1.ExternalServiceSpec{DnsName: es.Spec.DnsName},
 		Status: egressv1.ExternalServiceStatus{Addresses: es.Status.Addresses},

@@ -2,7 +2,7 @@
 # binary and its benchmark. Included by the top-level Makefile.
 
 # Go sources compiled into bin/coredns. Its other inputs are go.mod and go.sum.
-DNS_SOURCES := $(shell find cmd/coredns dnsplugin api translate -name '*.go' -not -name '*_test.go' \
+DNS_SOURCES := $(shell find cmd/coredns dnsplugin api -name '*.go' -not -name '*_test.go' \
 	-not -path 'dnsplugin/bench/*' -not -path 'dnsplugin/internal/*')
 
 BUILD_TARGETS += $(BIN)/coredns

@@ -26,13 +26,6 @@ func listenerName(p egressv1.ExternalServicePort) gwapiv1.SectionName {
 	return gwapiv1.SectionName(fmt.Sprintf("tcp-%d", p.Port))
 }
 
-// RouteName is the name of the TLSRoute or TCPRoute of one port.
-func RouteName(esName string, port int32) string { return fmt.Sprintf("%s-%d", esName, port) }
-
-// OptionsConfigMapName is the ConfigMap of gateway customizations the
-// Gateway's parametersRef points at.
-func OptionsConfigMapName(esName string) string { return esName + "-options" }
-
 // gateway has one listener per TCP or TLS port. TLS listeners pass the
 // connection through and only for SNI equal to dnsName.
 func (t *translation) gateway() *gwapiv1.Gateway {
@@ -43,11 +36,11 @@ func (t *translation) gateway() *gwapiv1.Gateway {
 			GatewayClassName: gwapiv1.ObjectName(t.opts.GatewayClassName),
 			Infrastructure: &gwapiv1.GatewayInfrastructure{
 				Labels: map[gwapiv1.LabelKey]gwapiv1.LabelValue{
-					LabelApp:     AppValue,
-					LabelGateway: gwapiv1.LabelValue(t.es.Name),
+					egressv1.LabelApp:     egressv1.AppValue,
+					egressv1.LabelGateway: gwapiv1.LabelValue(t.es.Name),
 				},
 				ParametersRef: &gwapiv1.LocalParametersReference{
-					Group: "", Kind: "ConfigMap", Name: OptionsConfigMapName(t.es.Name),
+					Group: "", Kind: "ConfigMap", Name: egressv1.OptionsConfigMapName(t.es.Name),
 				},
 			},
 		},
@@ -90,7 +83,7 @@ func (t *translation) routes() []client.Object {
 			Port:  new(gwapiv1.PortNumber(p.Port)),
 		}}
 		common := gwapiv1.CommonRouteSpec{ParentRefs: []gwapiv1.ParentReference{parent}}
-		meta := t.meta(RouteName(t.es.Name, p.Port))
+		meta := t.meta(egressv1.RouteName(t.es.Name, p.Port))
 		if *p.Protocol == egressv1.ProtocolTLS {
 			routes = append(routes, &gwapiv1.TLSRoute{
 				TypeMeta:   metav1.TypeMeta{APIVersion: gwapiv1.GroupVersion.String(), Kind: "TLSRoute"},

@@ -5,6 +5,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // Ports of the gateway pod that Prometheus scrapes: the merged agent and
@@ -17,7 +19,7 @@ const istiodXDSPort = 15012
 // gatewayPodSelector selects the pods Istio runs for this ExternalService's
 // Gateway.
 func (t *translation) gatewayPodSelector() metav1.LabelSelector {
-	return metav1.LabelSelector{MatchLabels: map[string]string{LabelGatewayName: t.es.Name}}
+	return metav1.LabelSelector{MatchLabels: map[string]string{egressv1.LabelGatewayName: t.es.Name}}
 }
 
 // ingressPolicy admits only labelled clients, from any namespace, on the
@@ -25,14 +27,14 @@ func (t *translation) gatewayPodSelector() metav1.LabelSelector {
 func (t *translation) ingressPolicy() *networkingv1.NetworkPolicy {
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: t.meta(t.es.Name + "-ingress"),
+		ObjectMeta: t.meta(egressv1.IngressPolicyName(t.es.Name)),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: t.gatewayPodSelector(),
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: &metav1.LabelSelector{},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{AllowedLabel(t.es.Name): "true"}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{egressv1.AllowedLabel(t.es.Name): "true"}},
 				}},
 				Ports: tcpPorts(t.listenerPortNumbers()...),
 			}},
@@ -66,7 +68,7 @@ func (t *translation) egressPolicy() *networkingv1.NetworkPolicy {
 	dnsPort := intstr.FromInt32(53)
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: t.meta(t.es.Name + "-egress"),
+		ObjectMeta: t.meta(egressv1.EgressPolicyName(t.es.Name)),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: t.gatewayPodSelector(),
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},

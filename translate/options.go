@@ -1,14 +1,10 @@
-// Package translate turns an ExternalService, the operator's options and the
-// facts the controller observed into the objects that should exist and the
-// conditions that explain them. It is the pure middle of the data flow:
-// no client, no context, no clock. The controller and `egressctl translate`
-// both call it, so what the CLI prints is what the controller applies.
 package translate
 
 import (
 	"fmt"
-	"os"
 	"strconv"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // Options are the operator-wide settings. The zero value is not useful; start
@@ -66,7 +62,7 @@ type Scheduling struct {
 // environment.
 func DefaultOptions() Options {
 	return Options{
-		GatewayNamespace: "egress-operator-system",
+		GatewayNamespace: egressv1.DefaultGatewayNamespace,
 		GatewayClassName: "istio",
 		ClusterDomain:    "cluster.local",
 		MetricsNamespace: "monitoring",
@@ -112,6 +108,3 @@ func SchedulingFromEnv(lookup func(string) (string, bool)) (Scheduling, error) {
 	}
 	return s, nil
 }
-
-// SchedulingFromProcessEnv is SchedulingFromEnv on the process environment.
-func SchedulingFromProcessEnv() (Scheduling, error) { return SchedulingFromEnv(os.LookupEnv) }

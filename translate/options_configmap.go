@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // Service annotation for topology-aware routing.
@@ -28,7 +30,7 @@ func (t *translation) gatewayOptions() *corev1.ConfigMap {
 	}
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: t.meta(OptionsConfigMapName(t.es.Name)),
+		ObjectMeta: t.meta(egressv1.OptionsConfigMapName(t.es.Name)),
 		Data:       data,
 	}
 }
@@ -63,7 +65,7 @@ func (t *translation) deploymentOverlay() obj {
 	}
 	if s.EnablePodTopologySpread {
 		var spread []corev1.TopologySpreadConstraint
-		selector := &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: AppValue, LabelGateway: t.es.Name}}
+		selector := &metav1.LabelSelector{MatchLabels: map[string]string{egressv1.LabelApp: egressv1.AppValue, egressv1.LabelGateway: t.es.Name}}
 		for _, c := range []struct {
 			key  string
 			skew int32

@@ -7,32 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
-
-// Labels every generated object carries, so the controller can find and prune
-// them and a person can see where they came from.
-const (
-	LabelManagedBy       = "app.kubernetes.io/managed-by"
-	ManagedByValue       = "egressgate"
-	LabelExternalService = "egress.monzo.com/external-service"
-	// LabelGatewayName is how Istio labels a Gateway's Deployment, Service
-	// and pods; the controller and the DNS plugin find them by it.
-	LabelGatewayName = "gateway.networking.k8s.io/gateway-name"
-	// LabelGateway and LabelApp are the gateway pod labels of the original
-	// egress-operator, kept for existing policies and dashboards.
-	LabelGateway = "egress.monzo.com/gateway"
-	LabelApp     = "app"
-	AppValue     = "egress-gateway"
-)
-
-// AllowedLabel is the label a client pod needs to reach the gateway of the
-// ExternalService called name; its value must be "true".
-func AllowedLabel(name string) string { return "egress.monzo.com/allowed-" + name }
 
 // Observed is what the controller saw in the cluster on this pass. The
 // translator never looks anything up itself.
@@ -50,6 +29,11 @@ type Observed struct {
 	// MissingAPIs names the kinds this cluster does not serve, e.g.
 	// "ServiceEntry.networking.istio.io/v1".
 	MissingAPIs []string `json:"missingAPIs,omitempty"`
+	// DNSHijacked is the latch from the previous pass: whether the
+	// ExternalService's status already says DNSHijacked=True. Once set it
+	// holds while hijackDns stays on, so a gateway that becomes unready
+	// fails closed instead of sending clients to the real address.
+	DNSHijacked bool `json:"dnsHijacked,omitempty"`
 }
 
 // Result is everything the controller needs to write.
@@ -64,7 +48,8 @@ type Result struct {
 }
 
 // Translate computes the desired children and the status of es. It reads
-// es, opts and observed and changes none of them.
+// es's metadata and spec (never its status: what an earlier pass wrote
+// arrives in observed), opts and observed, and changes none of them.
 func Translate(es *egressv1.ExternalService, opts Options, observed Observed) Result {
 	t := &translation{es: es, spec: es.Spec.WithDefaults(), opts: opts, observed: observed}
 	var res Result
@@ -106,8 +91,8 @@ func (t *translation) meta(name string) metav1.ObjectMeta {
 		Name:      name,
 		Namespace: t.opts.GatewayNamespace,
 		Labels: map[string]string{
-			LabelManagedBy:       ManagedByValue,
-			LabelExternalService: t.es.Name,
+			egressv1.LabelManagedBy:       egressv1.ManagedByValue,
+			egressv1.LabelExternalService: t.es.Name,
 		},
 		OwnerReferences: []metav1.OwnerReference{{
 			APIVersion:         egressv1.GroupVersion.String(),
@@ -180,24 +165,6 @@ func (t *translation) ignoredFields() []string {
 
 const maxInt32 = 1<<31 - 1
 
-// Condition reasons.
-const (
-	ReasonAccepted             = "Accepted"
-	ReasonAcceptedWithIgnored  = "AcceptedWithIgnoredFields"
-	ReasonInvalid              = "Invalid"
-	ReasonConflicted           = "DNSNameConflict"
-	ReasonNoConflict           = "NoConflict"
-	ReasonProgrammed           = "Programmed"
-	ReasonNotGenerated         = "NotGenerated"
-	ReasonAPINotInstalled      = "APINotInstalled"
-	ReasonPending              = "Pending"
-	ReasonGatewayNotProgrammed = "GatewayNotProgrammed"
-	ReasonNoAvailableReplicas  = "NoAvailableReplicas"
-	ReasonHijacked             = "Hijacked"
-	ReasonHijackDisabled       = "HijackDisabled"
-	ReasonWaitingForProgrammed = "WaitingForProgrammed"
-)
-
 func (t *translation) conditions(invalid error, ignored []string, generate bool) []metav1.Condition {
 	gen := t.es.Generation
 	cond := func(typ string, ok bool, reason, msg string) metav1.Condition {
@@ -211,31 +178,28 @@ func (t *translation) conditions(invalid error, ignored []string, generate bool)
 	var accepted metav1.Condition
 	switch {
 	case invalid != nil:
-		accepted = cond(egressv1.ConditionAccepted, false, ReasonInvalid, strings.ReplaceAll(invalid.Error(), "\n", "; "))
+		accepted = cond(egressv1.ConditionAccepted, false, egressv1.ReasonInvalid, strings.ReplaceAll(invalid.Error(), "\n", "; "))
 	case len(ignored) > 0:
-		accepted = cond(egressv1.ConditionAccepted, true, ReasonAcceptedWithIgnored, "accepted; these have no effect: "+strings.Join(ignored, "; "))
+		accepted = cond(egressv1.ConditionAccepted, true, egressv1.ReasonAcceptedWithIgnored, "accepted; these have no effect: "+strings.Join(ignored, "; "))
 	default:
-		accepted = cond(egressv1.ConditionAccepted, true, ReasonAccepted, "accepted")
+		accepted = cond(egressv1.ConditionAccepted, true, egressv1.ReasonAccepted, "accepted")
 	}
 
-	conflicted := cond(egressv1.ConditionConflicted, false, ReasonNoConflict, "no older ExternalService claims "+t.spec.DnsName)
+	conflicted := cond(egressv1.ConditionConflicted, false, egressv1.ReasonNoConflict, "no older ExternalService claims "+t.spec.DnsName)
 	if c := t.observed.ConflictsWith; c != "" {
-		conflicted = cond(egressv1.ConditionConflicted, true, ReasonConflicted,
+		conflicted = cond(egressv1.ConditionConflicted, true, egressv1.ReasonConflicted,
 			fmt.Sprintf("dnsName %s is already claimed by the older ExternalService %s; nothing is generated for this one: delete one of them or change dnsName", t.spec.DnsName, c))
 	}
 
 	programmed := t.programmed(cond, generate)
 
-	hijack := cond(egressv1.ConditionDNSHijacked, false, ReasonHijackDisabled, "hijackDns is false: DNS answers "+t.spec.DnsName+" with its real address")
+	hijack := cond(egressv1.ConditionDNSHijacked, false, egressv1.ReasonHijackDisabled, "hijackDns is false: DNS answers "+t.spec.DnsName+" with its real address")
 	if t.spec.HijackDns {
-		// The latch: once True it stays True while hijackDns is on, so a
-		// gateway that becomes unready fails closed instead of sending
-		// clients to the real address.
-		wasHijacked := meta.IsStatusConditionTrue(t.es.Status.Conditions, egressv1.ConditionDNSHijacked)
-		if wasHijacked || programmed.Status == metav1.ConditionTrue {
-			hijack = cond(egressv1.ConditionDNSHijacked, true, ReasonHijacked, "DNS answers "+t.spec.DnsName+" with the gateway address")
+		// The latch (see Observed.DNSHijacked).
+		if t.observed.DNSHijacked || programmed.Status == metav1.ConditionTrue {
+			hijack = cond(egressv1.ConditionDNSHijacked, true, egressv1.ReasonHijacked, "DNS answers "+t.spec.DnsName+" with the gateway address")
 		} else {
-			hijack = cond(egressv1.ConditionDNSHijacked, false, ReasonWaitingForProgrammed, "DNS is hijacked once the gateway is Programmed")
+			hijack = cond(egressv1.ConditionDNSHijacked, false, egressv1.ReasonWaitingForProgrammed, "DNS is hijacked once the gateway is Programmed")
 		}
 	}
 
@@ -248,16 +212,16 @@ func (t *translation) programmed(cond func(string, bool, string, string) metav1.
 	gw := t.opts.GatewayNamespace + "/" + t.es.Name
 	switch {
 	case !generate:
-		return cond(typ, false, ReasonNotGenerated, "no gateway is generated: see the Accepted and Conflicted conditions")
+		return cond(typ, false, egressv1.ReasonNotGenerated, "no gateway is generated: see the Accepted and Conflicted conditions")
 	case len(o.MissingAPIs) > 0:
-		return cond(typ, false, ReasonAPINotInstalled, "the cluster does not serve "+strings.Join(o.MissingAPIs, ", ")+": install Gateway API's standard channel and Istio's CRDs")
+		return cond(typ, false, egressv1.ReasonAPINotInstalled, "the cluster does not serve "+strings.Join(o.MissingAPIs, ", ")+": install Gateway API's standard channel and Istio's CRDs")
 	case o.Gateway == nil:
-		return cond(typ, false, ReasonPending, fmt.Sprintf("waiting for the %s gateway controller to program Gateway %s", t.opts.GatewayClassName, gw))
+		return cond(typ, false, egressv1.ReasonPending, fmt.Sprintf("waiting for the %s gateway controller to program Gateway %s", t.opts.GatewayClassName, gw))
 	case o.Gateway.Status != metav1.ConditionTrue:
-		return cond(typ, false, ReasonGatewayNotProgrammed, fmt.Sprintf("Gateway %s is not Programmed: %s: %s", gw, o.Gateway.Reason, o.Gateway.Message))
+		return cond(typ, false, egressv1.ReasonGatewayNotProgrammed, fmt.Sprintf("Gateway %s is not Programmed: %s: %s", gw, o.Gateway.Reason, o.Gateway.Message))
 	case o.AvailableReplicas < 1:
-		return cond(typ, false, ReasonNoAvailableReplicas, fmt.Sprintf("Gateway %s is Programmed but no gateway pod is available yet", gw))
+		return cond(typ, false, egressv1.ReasonNoAvailableReplicas, fmt.Sprintf("Gateway %s is Programmed but no gateway pod is available yet", gw))
 	default:
-		return cond(typ, true, ReasonProgrammed, fmt.Sprintf("Gateway %s is Programmed and has an available pod", gw))
+		return cond(typ, true, egressv1.ReasonProgrammed, fmt.Sprintf("Gateway %s is Programmed and has an available pod", gw))
 	}
 }

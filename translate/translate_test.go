@@ -2,42 +2,7 @@ package translate
 
 import (
 	"testing"
-	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
-
-func TestWinnerIsOldestThenByName(t *testing.T) {
-	at := func(name string, sec int) *egressv1.ExternalService {
-		return &egressv1.ExternalService{ObjectMeta: metav1.ObjectMeta{
-			Name: name, CreationTimestamp: metav1.NewTime(time.Unix(int64(sec), 0)),
-		}}
-	}
-	cases := []struct {
-		name      string
-		claimants []*egressv1.ExternalService
-		want      string
-	}{
-		{"none", nil, ""},
-		{"one", []*egressv1.ExternalService{at("a", 5)}, "a"},
-		{"oldest wins over a smaller name", []*egressv1.ExternalService{at("a", 9), at("z", 1)}, "z"},
-		{"same second: smaller name wins", []*egressv1.ExternalService{at("b", 1), at("a", 1), at("c", 0)}, "c"},
-		{"order of the list does not matter", []*egressv1.ExternalService{at("b", 1), at("a", 1)}, "a"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := ""
-			if w := Winner(c.claimants); w != nil {
-				got = w.Name
-			}
-			if got != c.want {
-				t.Errorf("Winner = %q, want %q", got, c.want)
-			}
-		})
-	}
-}
 
 func TestNonPublic(t *testing.T) {
 	cases := map[string]string{

@@ -177,23 +177,6 @@ type ExternalServiceSpec struct {
 	JsonClusterAccessLogs bool `json:"envoyJsonClusterAccessLogs,omitempty"`
 }
 
-// Condition types of an ExternalService.
-const (
-	// ConditionAccepted is True when the spec is valid and generated; False
-	// with a reason when the operator refuses it.
-	ConditionAccepted = "Accepted"
-	// ConditionProgrammed is True when the Gateway is Programmed and at least
-	// one gateway pod is available.
-	ConditionProgrammed = "Programmed"
-	// ConditionDNSHijacked is the latch the DNS plugin follows: True once the
-	// ExternalService was Programmed with hijackDns, and True from then on
-	// while hijackDns stays on, even if the gateway becomes unready.
-	ConditionDNSHijacked = "DNSHijacked"
-	// ConditionConflicted is True when an older ExternalService claims the
-	// same dnsName; nothing is generated for this one.
-	ConditionConflicted = "Conflicted"
-)
-
 // ExternalServiceStatus is what the operator observed.
 type ExternalServiceStatus struct {
 	// ObservedGeneration is the generation of the spec last acted on.

@@ -35,14 +35,7 @@ func run() error {
 		leaderElect            bool
 		leaderElectionNS       string
 	)
-	flag.StringVar(&opts.GatewayNamespace, "gateway-namespace", opts.GatewayNamespace, "namespace of the generated gateways and their NetworkPolicies")
-	flag.StringVar(&opts.GatewayClassName, "gateway-class", opts.GatewayClassName, "GatewayClass of the generated Gateways")
-	flag.StringVar(&opts.ClusterDomain, "cluster-domain", opts.ClusterDomain, "the cluster's DNS domain; dnsNames inside it are refused")
-	flag.StringVar(&opts.MetricsNamespace, "metrics-namespace", opts.MetricsNamespace, "namespace allowed to scrape gateway pods on 15020 and 15090 (empty: none)")
-	flag.StringVar(&opts.IstiodNamespace, "istiod-namespace", opts.IstiodNamespace, "namespace of istiod, which gateway pods reach on 15012")
-	flag.StringVar(&opts.DNSNamespace, "dns-namespace", opts.DNSNamespace, "namespace of the cluster DNS pods (label k8s-app=kube-dns) gateway pods resolve through")
-	flag.BoolVar(&opts.EnablePodDisruptionBudgets, "enable-pod-disruption-budgets", false, "give every gateway a PodDisruptionBudget with maxUnavailable 25%")
-	flag.BoolVar(&opts.AllowPrivateIPOverride, "allow-private-ip-override", false, "let ipOverride name private, loopback, link-local and metadata addresses")
+	opts.AddFlags(flag.CommandLine)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint ('0' turns it off)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	flag.IntVar(&concurrency, "concurrency", 4, "ExternalServices reconciled at once")
@@ -59,7 +52,7 @@ func run() error {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 
-	sched, err := translate.SchedulingFromProcessEnv()
+	sched, err := translate.SchedulingFromEnv(os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/localcluster"
 	"github.com/egressgate/egressgate/translate"
 )
@@ -120,7 +120,7 @@ func devUp(ctx context.Context, out io.Writer, o devUpOptions) error {
 
 func applySamples(ctx context.Context, cluster *localcluster.Cluster, dir string) ([]string, error) {
 	if dir == "" {
-		root, err := crds.RepoRoot()
+		root, err := crdpaths.RepoRoot()
 		if err != nil {
 			return nil, err
 		}

@@ -21,8 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/translate"
+	"github.com/egressgate/egressgate/internal/kubescheme"
 )
 
 type statusOptions struct {
@@ -68,7 +67,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 }
 
 func runStatus(ctx context.Context, cfg *rest.Config, out io.Writer, wide bool) error {
-	scheme, err := controllers.NewScheme()
+	scheme, err := kubescheme.New()
 	if err != nil {
 		return err
 	}
@@ -114,7 +113,7 @@ func runStatus(ctx context.Context, cfg *rest.Config, out io.Writer, wide bool) 
 
 // clientPods are the pods, in every namespace, labelled as clients of name.
 func clientPods(ctx context.Context, c client.Client, name string) ([]corev1.Pod, error) {
-	req, err := labels.NewRequirement(translate.AllowedLabel(name), selection.Equals, []string{"true"})
+	req, err := labels.NewRequirement(egressv1.AllowedLabel(name), selection.Equals, []string{"true"})
 	if err != nil {
 		return nil, err
 	}

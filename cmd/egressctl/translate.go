@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,9 @@ type translateOptions struct {
 	files  []string
 	output string
 	opts   translate.Options
+	// observedFile holds a translate.Observed as YAML: what the controller
+	// would have seen in the cluster. Empty means a cluster with nothing yet.
+	observedFile string
 }
 
 func newTranslateCommand() *cobra.Command {
@@ -40,7 +44,8 @@ defaulted and validated offline with the CRD's own OpenAPI and CEL rules, so
 what the API server would refuse is refused here, with the same messages.
 Each one's conditions are printed as YAML comments (or to stderr with -o json).`,
 		Example: `  egressctl translate -f samples/github.yaml
-  cat samples/*.yaml | egressctl translate -f - --gateway-namespace egress`,
+  cat samples/*.yaml | egressctl translate -f - --gateway-namespace egress
+  egressctl translate -f samples/github.yaml --observed observed.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTranslate(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
@@ -48,12 +53,10 @@ Each one's conditions are printed as YAML comments (or to stderr with -o json).`
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "file of ExternalServices, or - for stdin (repeatable)")
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml or json")
-	f.StringVar(&o.opts.GatewayNamespace, "gateway-namespace", o.opts.GatewayNamespace, "namespace of the generated objects")
-	f.StringVar(&o.opts.GatewayClassName, "gateway-class", o.opts.GatewayClassName, "GatewayClass of the generated Gateways")
-	f.StringVar(&o.opts.ClusterDomain, "cluster-domain", o.opts.ClusterDomain, "the cluster's DNS domain; dnsNames inside it are refused")
-	f.StringVar(&o.opts.MetricsNamespace, "metrics-namespace", o.opts.MetricsNamespace, "namespace allowed to scrape gateway pods")
-	f.BoolVar(&o.opts.EnablePodDisruptionBudgets, "enable-pod-disruption-budgets", false, "give every gateway a PodDisruptionBudget")
-	f.BoolVar(&o.opts.AllowPrivateIPOverride, "allow-private-ip-override", false, "let ipOverride name private addresses")
+	f.StringVar(&o.observedFile, "observed", "", "YAML file of what the operator observed in the cluster (gateway, availableReplicas, addresses, missingAPIs, conflictsWith, dnsHijacked), applied to every ExternalService")
+	operatorFlags := flag.NewFlagSet("operator", flag.ContinueOnError)
+	o.opts.AddFlags(operatorFlags)
+	f.AddGoFlagSet(operatorFlags)
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -62,11 +65,21 @@ func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	if o.output != "yaml" && o.output != "json" {
 		return fmt.Errorf("-o %s: use yaml or json", o.output)
 	}
-	sched, err := translate.SchedulingFromProcessEnv()
+	sched, err := translate.SchedulingFromEnv(os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	o.opts.Scheduling = sched
+	var observed translate.Observed
+	if o.observedFile != "" {
+		raw, err := os.ReadFile(o.observedFile)
+		if err != nil {
+			return fmt.Errorf("--observed: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(raw, &observed); err != nil {
+			return fmt.Errorf("--observed %s: %w (fields: gateway, availableReplicas, addresses, missingAPIs, conflictsWith, dnsHijacked)", o.observedFile, err)
+		}
+	}
 	admitter, err := admission.New()
 	if err != nil {
 		return err
@@ -95,7 +108,7 @@ func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	for _, es := range services {
-		res := translate.Translate(es, o.opts, translate.Observed{})
+		res := translate.Translate(es, o.opts, observed)
 		comments := conditionLines(es.Name, res.Conditions)
 		if o.output == "yaml" {
 			for _, c := range comments {

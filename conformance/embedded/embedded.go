@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/localcluster"
 )
 
@@ -129,7 +129,7 @@ func (h *Harness) Stop() error {
 // applyRBAC creates config/rbac's ServiceAccount, roles and bindings, so
 // the operator runs with exactly the permissions a real install grants.
 func (h *Harness) applyRBAC(ctx context.Context) error {
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		return err
 	}

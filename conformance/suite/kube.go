@@ -25,7 +25,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/internal/testenv"
-	"github.com/egressgate/egressgate/translate"
 )
 
 // Eventually polls check until it returns nil, failing the test with the
@@ -196,7 +195,7 @@ func (s *Suite) WaitProgrammed(t testing.TB, name string) *egressv1.ExternalServ
 
 // GatewayLabels select what Istio deploys for an ExternalService's gateway.
 func GatewayLabels(name string) client.MatchingLabels {
-	return client.MatchingLabels{translate.LabelGatewayName: name}
+	return client.MatchingLabels{egressv1.LabelGatewayName: name}
 }
 
 // GatewayService is the Service Istio made for the gateway.

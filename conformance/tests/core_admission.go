@@ -7,7 +7,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/egressgate/egressgate/conformance/corpus"
+	"github.com/egressgate/egressgate/samples/corpus"
 	"github.com/egressgate/egressgate/conformance/suite"
 )
 

@@ -11,7 +11,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -35,12 +34,12 @@ func testConflict(t *testing.T, s *suite.Suite) {
 	time.Sleep(1100 * time.Millisecond)
 	s.Create(t, newer)
 
-	s.WaitForCondition(t, older.Name, egressv1.ConditionConflicted, metav1.ConditionFalse, translate.ReasonNoConflict, s.Timeouts.Accepted)
-	es := s.WaitForCondition(t, newer.Name, egressv1.ConditionConflicted, metav1.ConditionTrue, translate.ReasonConflicted, s.Timeouts.Accepted)
+	s.WaitForCondition(t, older.Name, egressv1.ConditionConflicted, metav1.ConditionFalse, egressv1.ReasonNoConflict, s.Timeouts.Accepted)
+	es := s.WaitForCondition(t, newer.Name, egressv1.ConditionConflicted, metav1.ConditionTrue, egressv1.ReasonConflicted, s.Timeouts.Accepted)
 	if msg := findCondition(es, egressv1.ConditionConflicted).Message; !containsAll(msg, older.Name) {
 		t.Errorf("Conflicted message %q does not name the owner %s", msg, older.Name)
 	}
-	if err := suite.CheckCondition(es, egressv1.ConditionProgrammed, metav1.ConditionFalse, translate.ReasonNotGenerated); err != nil {
+	if err := suite.CheckCondition(es, egressv1.ConditionProgrammed, metav1.ConditionFalse, egressv1.ReasonNotGenerated); err != nil {
 		t.Error(err)
 	}
 	s.Eventually(t, "the older one has a Gateway", s.Timeouts.Restored, func() error {
@@ -51,7 +50,7 @@ func testConflict(t *testing.T, s *suite.Suite) {
 	}
 
 	s.DeleteAndWait(t, older)
-	s.WaitForCondition(t, newer.Name, egressv1.ConditionConflicted, metav1.ConditionFalse, translate.ReasonNoConflict, s.Timeouts.Accepted)
+	s.WaitForCondition(t, newer.Name, egressv1.ConditionConflicted, metav1.ConditionFalse, egressv1.ReasonNoConflict, s.Timeouts.Accepted)
 	s.Eventually(t, "the remaining one gets its Gateway", s.Timeouts.Restored, func() error {
 		return s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: newer.Name}, &gwapiv1.Gateway{})
 	})

@@ -12,7 +12,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -37,12 +36,12 @@ func testNotAccepted(t *testing.T, s *suite.Suite) {
 		s.Create(t, c.es)
 	}
 	for _, c := range cases {
-		es := s.WaitForCondition(t, c.es.Name, egressv1.ConditionAccepted, metav1.ConditionFalse, translate.ReasonInvalid, s.Timeouts.Accepted)
+		es := s.WaitForCondition(t, c.es.Name, egressv1.ConditionAccepted, metav1.ConditionFalse, egressv1.ReasonInvalid, s.Timeouts.Accepted)
 		cond := findCondition(es, egressv1.ConditionAccepted)
 		if !strings.Contains(cond.Message, c.mentions) {
 			t.Errorf("%s: Accepted message %q does not name %q", c.es.Name, cond.Message, c.mentions)
 		}
-		if err := suite.CheckCondition(es, egressv1.ConditionProgrammed, metav1.ConditionFalse, translate.ReasonNotGenerated); err != nil {
+		if err := suite.CheckCondition(es, egressv1.ConditionProgrammed, metav1.ConditionFalse, egressv1.ReasonNotGenerated); err != nil {
 			t.Errorf("%s: %v", c.es.Name, err)
 		}
 		err := s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: c.es.Name}, &gwapiv1.Gateway{})

@@ -14,7 +14,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -36,8 +35,8 @@ func testRestore(t *testing.T, s *suite.Suite) {
 	}
 
 	deleted := []client.Object{
-		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 443)}},
-		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 22)}},
+		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 443)}},
+		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 22)}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: name + "-egress"}},
 	}
 	for _, obj := range deleted {

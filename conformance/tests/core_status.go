@@ -8,7 +8,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -29,10 +28,10 @@ func testStatus(t *testing.T, s *suite.Suite) {
 		status metav1.ConditionStatus
 		reason string
 	}{
-		{egressv1.ConditionAccepted, metav1.ConditionTrue, translate.ReasonAccepted},
-		{egressv1.ConditionConflicted, metav1.ConditionFalse, translate.ReasonNoConflict},
-		{egressv1.ConditionProgrammed, metav1.ConditionTrue, translate.ReasonProgrammed},
-		{egressv1.ConditionDNSHijacked, metav1.ConditionTrue, translate.ReasonHijacked},
+		{egressv1.ConditionAccepted, metav1.ConditionTrue, egressv1.ReasonAccepted},
+		{egressv1.ConditionConflicted, metav1.ConditionFalse, egressv1.ReasonNoConflict},
+		{egressv1.ConditionProgrammed, metav1.ConditionTrue, egressv1.ReasonProgrammed},
+		{egressv1.ConditionDNSHijacked, metav1.ConditionTrue, egressv1.ReasonHijacked},
 	} {
 		if err := suite.CheckCondition(es, want.typ, want.status, want.reason); err != nil {
 			t.Error(err)

@@ -14,7 +14,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -41,13 +40,13 @@ func testUpdate(t *testing.T, s *suite.Suite) {
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
 	waitListeners(t, s, name, []int32{22, 8443})
 	s.Eventually(t, "routes follow the ports", s.Timeouts.Restored, func() error {
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 8443)}, &gwapiv1.TLSRoute{}); err != nil {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 8443)}, &gwapiv1.TLSRoute{}); err != nil {
 			return fmt.Errorf("TLSRoute for 8443: %w", err)
 		}
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 22)}, &gwapiv1.TCPRoute{}); err != nil {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 22)}, &gwapiv1.TCPRoute{}); err != nil {
 			return fmt.Errorf("TCPRoute for 22: %w", err)
 		}
-		err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: translate.RouteName(name, 443)}, &gwapiv1.TLSRoute{})
+		err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 443)}, &gwapiv1.TLSRoute{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("the TLSRoute for the removed port 443 is still there (%v)", err)
 		}

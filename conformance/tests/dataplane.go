@@ -12,7 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 func init() {
@@ -59,7 +60,7 @@ func testDataPlane(t *testing.T, s *suite.Suite, name, port, image string, comma
 	// host itself, so success proves the path through the gateway.
 	s.Create(t, defaultDenyExample(t, "conformance-"+name))
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "conformance-" + name, Labels: map[string]string{translate.AllowedLabel(name): "true"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "conformance-" + name, Labels: map[string]string{egressv1.AllowedLabel(name): "true"}},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers:    []corev1.Container{{Name: "client", Image: image, Command: command}},

@@ -11,7 +11,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
 )
 
 func init() {
@@ -62,7 +61,7 @@ func testDNSNotProgrammed(t *testing.T, s *suite.Suite) {
 	}
 	t.Logf("%d queries before DNSHijacked, all answered upstream", queries-1)
 
-	s.WaitForCondition(t, never, egressv1.ConditionAccepted, metav1.ConditionFalse, translate.ReasonInvalid, s.Timeouts.Accepted)
+	s.WaitForCondition(t, never, egressv1.ConditionAccepted, metav1.ConditionFalse, egressv1.ReasonInvalid, s.Timeouts.Accepted)
 	for i := range 10 {
 		ips, rcode, err := s.QueryA(neverHost, "")
 		if err != nil || rcode != dns.RcodeSuccess || !slices.Equal(ips, neverUpstream) {

@@ -20,8 +20,7 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/internal/crds"
-	"github.com/egressgate/egressgate/translate"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 )
 
 // Helpers shared by tests of several profiles.
@@ -48,7 +47,7 @@ func findCondition(es *egressv1.ExternalService, typ string) metav1.Condition {
 // egress.monzo.com/allowed-<name>.
 func admitsLabelledClients(rule networkingv1.NetworkPolicyIngressRule, name string) bool {
 	for _, peer := range rule.From {
-		if peer.PodSelector != nil && peer.PodSelector.MatchLabels[translate.AllowedLabel(name)] == "true" {
+		if peer.PodSelector != nil && peer.PodSelector.MatchLabels[egressv1.AllowedLabel(name)] == "true" {
 			return true
 		}
 	}
@@ -79,7 +78,7 @@ func waitListeners(t *testing.T, s *suite.Suite, name string, want []int32) {
 // namespace.
 func defaultDenyExample(t *testing.T, namespace string) *unstructured.Unstructured {
 	t.Helper()
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +101,10 @@ func defaultDenyExample(t *testing.T, namespace string) *unstructured.Unstructur
 func tlsAndSSHChildren(name string) []client.Object {
 	return []client.Object{
 		&gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name}},
-		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 443)}},
-		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: translate.RouteName(name, 22)}},
+		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Name: egressv1.RouteName(name, 443)}},
+		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Name: egressv1.RouteName(name, 22)}},
 		&istionetworking.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: name}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: translate.OptionsConfigMapName(name)}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: egressv1.OptionsConfigMapName(name)}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-ingress"}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name + "-egress"}},
 	}

@@ -11,7 +11,8 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 func init() {
@@ -77,10 +78,10 @@ func testIstioAccepts(t *testing.T, s *suite.Suite) {
 	tlsRoute := &gwapiv1.TLSRoute{}
 	tcpRoute := &gwapiv1.TCPRoute{}
 	s.Eventually(t, "istiod accepts both routes and resolves their backends", s.Timeouts.Programmed, func() error {
-		if err := s.Client.Get(ctx, key(translate.RouteName(name, 443)), tlsRoute); err != nil {
+		if err := s.Client.Get(ctx, key(egressv1.RouteName(name, 443)), tlsRoute); err != nil {
 			return err
 		}
-		if err := s.Client.Get(ctx, key(translate.RouteName(name, 22)), tcpRoute); err != nil {
+		if err := s.Client.Get(ctx, key(egressv1.RouteName(name, 22)), tcpRoute); err != nil {
 			return err
 		}
 		for route, parents := range map[string][]gwapiv1.RouteParentStatus{"TLSRoute": tlsRoute.Status.Parents, "TCPRoute": tcpRoute.Status.Parents} {

@@ -21,7 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/translate"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 func init() {
@@ -164,7 +165,7 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 		policy := matcher.BuildNetworkPolicies(false, list)
 		gatewayPods := 0
 		for _, p := range podState {
-			if p.Labels[translate.LabelGatewayName] != name {
+			if p.Labels[egressv1.LabelGatewayName] != name {
 				continue
 			}
 			gatewayPods++

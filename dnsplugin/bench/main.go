@@ -34,15 +34,16 @@ import (
 	"sync"
 	"time"
 
+	goruntime "runtime"
+
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	goruntime "runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/dnsplugin/internal/harness"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
 )
 
@@ -128,7 +129,7 @@ func run(o options) error {
 	defer os.RemoveAll(dir)
 
 	fmt.Println(">> starting etcd and kube-apiserver")
-	paths, err := crds.Ours()
+	paths, err := crdpaths.Ours()
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	gwapiv1alpha3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
 	gwapiv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
-	"github.com/egressgate/egressgate/translate"
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // API groups read here.
@@ -255,8 +255,8 @@ func (in *inputs) add(o Object, readers map[schema.GroupVersionKind]reader) erro
 		obj.SetNamespace(defaultNamespace)
 	}
 	in.all = append(in.all, ref)
-	if labels := obj.GetLabels(); labels[translate.LabelManagedBy] == translate.ManagedByValue && labels[translate.LabelExternalService] != "" {
-		in.generated[ref] = labels[translate.LabelExternalService]
+	if labels := obj.GetLabels(); labels[egressv1.LabelManagedBy] == egressv1.ManagedByValue && labels[egressv1.LabelExternalService] != "" {
+		in.generated[ref] = labels[egressv1.LabelExternalService]
 	}
 	return nil
 }

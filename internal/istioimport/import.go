@@ -440,7 +440,7 @@ func (im *importer) objectsOf(host string) []ObjectRef {
 
 // clientStep says who needs the client label of es.
 func (im *importer) clientStep(es *egressv1.ExternalService) ClientStep {
-	step := ClientStep{ExternalService: es.Name, Host: es.Spec.DnsName, Label: translate.AllowedLabel(es.Name)}
+	step := ClientStep{ExternalService: es.Name, Host: es.Spec.DnsName, Label: egressv1.AllowedLabel(es.Name)}
 	for _, ref := range im.objectsOf(es.Spec.DnsName) {
 		if im.generated[ref] == es.Name {
 			step.Who = []string{"the pods that already carry it: the objects egressgate generated for " + es.Name + " admitted only them; nothing to change"}

@@ -38,8 +38,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/kubescheme"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 )
 
 // Named bounds on how long each component may take to become ready.
@@ -123,7 +123,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		c.opts.Progress = io.Discard
 	}
 	if c.opts.BinDir == "" {
-		root, err := crds.RepoRoot()
+		root, err := crdpaths.RepoRoot()
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +327,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 			return err
 		}
 	}
-	scheme, err := controllers.NewScheme()
+	scheme, err := kubescheme.New()
 	if err != nil {
 		return err
 	}
@@ -389,7 +389,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 const ServiceCIDR = "10.96.0.0/16"
 
 func (c *Cluster) installCRDs(ctx context.Context) error {
-	paths, err := crds.All()
+	paths, err := crdpaths.All()
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/egressgate/egressgate/controllers"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/kubescheme"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 )
 
 // Env is a running API server.
@@ -36,8 +36,8 @@ type Env struct {
 }
 
 // Start runs etcd and kube-apiserver from bin/ and installs the CRDs at paths.
-func Start(paths crds.Paths) (*Env, error) {
-	root, err := crds.RepoRoot()
+func Start(paths crdpaths.Paths) (*Env, error) {
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func Start(paths crds.Paths) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver: %w", err)
 	}
-	scheme, err := controllers.NewScheme()
+	scheme, err := kubescheme.New()
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func Start(paths crds.Paths) (*Env, error) {
 // test, and stops it when the test ends.
 func StartOurs(t testing.TB) *Env {
 	t.Helper()
-	paths, err := crds.Ours()
+	paths, err := crdpaths.Ours()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func (e *Env) CreateNamespace(ctx context.Context, name string) error {
 
 // InstallCRDs installs more CRDs into the running server, as a cluster
 // admin installing Istio after the operator started would.
-func (e *Env) InstallCRDs(paths crds.Paths) error {
+func (e *Env) InstallCRDs(paths crdpaths.Paths) error {
 	_, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
 	return err
 }

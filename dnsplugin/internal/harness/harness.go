@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 )
 
 // KubeconfigContext is the context name WriteKubeconfig gives the server.
@@ -36,7 +36,7 @@ const KubeconfigContext = "egressgate-test"
 
 // CoreDNSBinary is the path of bin/coredns, or an error telling how to build it.
 func CoreDNSBinary() (string, error) {
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		return "", err
 	}

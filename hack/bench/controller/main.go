@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
-	"github.com/egressgate/egressgate/internal/crds"
+	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
 	"github.com/egressgate/egressgate/translate"
 )
@@ -66,7 +66,7 @@ type results struct {
 }
 
 func run(ctx context.Context, n int) error {
-	root, err := crds.RepoRoot()
+	root, err := crdpaths.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func run(ctx context.Context, n int) error {
 	if out, err := exec.Command("go", "build", "-o", operatorBin, "./cmd/egress-operator").CombinedOutput(); err != nil {
 		return fmt.Errorf("build the operator: %v\n%s", err, out)
 	}
-	paths, err := crds.All()
+	paths, err := crdpaths.All()
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func waitChildren(ctx context.Context, c client.Client, ns string, want int) err
 		for _, gvk := range kinds {
 			list := &metav1.PartialObjectMetadataList{}
 			list.SetGroupVersionKind(gvk)
-			if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: translate.ManagedByValue}); err != nil {
+			if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{egressv1.LabelManagedBy: egressv1.ManagedByValue}); err != nil {
 				return err
 			}
 			total += len(list.Items)

@@ -1,8 +1,8 @@
-// Package crds finds the CustomResourceDefinitions egressgate runs with: its
+// Package crdpaths finds the CustomResourceDefinitions egressgate runs with: its
 // own from crds/, Gateway API's standard channel and Istio's, the latter two
 // read from the Go module cache at the versions go.mod pins. Tests, the
 // benchmark and the local cluster install them from here.
-package crds
+package crdpaths
 
 import (
 	"bytes"

@@ -43,8 +43,9 @@ type Source interface {
 	Table() *Table
 }
 
-// EgressOperator is the plugin handler.
-type EgressOperator struct {
+// Hijacker is the plugin handler: it answers queries for hijacked names
+// with the gateway address and passes everything else to the next plugin.
+type Hijacker struct {
 	// Next is the next plugin in the chain.
 	Next plugin.Handler
 
@@ -54,7 +55,7 @@ type EgressOperator struct {
 
 // ServeDNS answers queries for hijacked names and passes every other query
 // to the next plugin untouched.
-func (e *EgressOperator) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+func (e *Hijacker) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if r.Opcode != dns.OpcodeQuery {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
@@ -109,7 +110,7 @@ func (e *EgressOperator) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 }
 
 // Name implements plugin.Handler.
-func (e *EgressOperator) Name() string { return pluginName }
+func (e *Hijacker) Name() string { return pluginName }
 
 func aRecords(owner string, ttl uint32, ips []net.IP) []dns.RR {
 	if len(ips) == 0 {

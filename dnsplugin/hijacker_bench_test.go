@@ -22,7 +22,7 @@ func BenchmarkServeDNS(b *testing.B) {
 			epoch, metav1.ConditionTrue, fmt.Sprintf("10.100.%d.%d", i/250, i%250+1)))
 	}
 	next := test.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) { return dns.RcodeSuccess, nil })
-	e := &EgressOperator{Next: next, source: &fakeSource{table: buildTable(services, nil, DefaultZone), synced: true}, ttl: DefaultTTL}
+	e := &Hijacker{Next: next, source: &fakeSource{table: buildTable(services, nil, DefaultZone), synced: true}, ttl: DefaultTTL}
 	w := &test.ResponseWriter{}
 	for _, c := range []struct{ name, qname string }{
 		{"hijacked", "h-00500.example.org."},

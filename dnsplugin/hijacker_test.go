@@ -184,7 +184,7 @@ func TestServeDNS(t *testing.T) {
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
 	}
 
-	e := &EgressOperator{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
+	e := &Hijacker{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	for _, tc := range cases {
 		name := fmt.Sprintf("%s/%s/from=%s/tcp=%t/class=%d", tc.Qname, dns.TypeToString[tc.Qtype], tc.from, tc.tcp, tc.class)
 		t.Run(name, func(t *testing.T) {
@@ -223,7 +223,7 @@ func TestServeDNS(t *testing.T) {
 }
 
 func TestServeDNSMalformed(t *testing.T) {
-	e := &EgressOperator{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
+	e := &Hijacker{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	twoQuestions := new(dns.Msg).SetQuestion("api.example.org.", dns.TypeA)
 	twoQuestions.Question = append(twoQuestions.Question, dns.Question{Name: "v4.example.org.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	response := new(dns.Msg).SetQuestion("api.example.org.", dns.TypeA)
@@ -251,7 +251,7 @@ func TestServeDNSOtherOpcodes(t *testing.T) {
 		passed++
 		return dns.RcodeNotImplemented, nil
 	})
-	e := &EgressOperator{Next: next, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
+	e := &Hijacker{Next: next, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	for _, op := range []int{dns.OpcodeNotify, dns.OpcodeUpdate} {
 		r := new(dns.Msg).SetQuestion("api.example.org.", dns.TypeSOA)
 		r.Opcode = op
@@ -267,7 +267,7 @@ func TestServeDNSOtherOpcodes(t *testing.T) {
 
 // Before the first table exists every query passes through.
 func TestServeDNSBeforeFirstTable(t *testing.T) {
-	e := &EgressOperator{Next: upstream, source: &fakeSource{}, ttl: DefaultTTL}
+	e := &Hijacker{Next: upstream, source: &fakeSource{}, ttl: DefaultTTL}
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	if _, err := e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("api.example.org.", dns.TypeA)); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestServeDNSBeforeFirstTable(t *testing.T) {
 }
 
 func TestServeDNSMetrics(t *testing.T) {
-	e := &EgressOperator{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
+	e := &Hijacker{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	hijacked := hijackedAnswers.WithLabelValues("", "v4only")
 	gateway := gatewayAnswers.WithLabelValues("")
 	h0, g0 := testutil.ToFloat64(hijacked), testutil.ToFloat64(gateway)
