@@ -40,8 +40,8 @@ import (
 	"github.com/egressgate/egressgate/conformance/embedded"
 	"github.com/egressgate/egressgate/conformance/suite"
 	"github.com/egressgate/egressgate/conformance/tests"
-	"github.com/egressgate/egressgate/internal/kubescheme"
 	"github.com/egressgate/egressgate/internal/crdpaths"
+	"github.com/egressgate/egressgate/internal/kubescheme"
 	"github.com/egressgate/egressgate/internal/localcluster"
 )
 

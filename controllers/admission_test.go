@@ -10,9 +10,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/egressgate/egressgate/samples/corpus"
 	"github.com/egressgate/egressgate/internal/admission"
 	"github.com/egressgate/egressgate/internal/crdpaths"
+	"github.com/egressgate/egressgate/samples/corpus"
 )
 
 // offline is egressctl's admission, which must agree with the API server.

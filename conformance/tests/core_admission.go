@@ -7,8 +7,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/egressgate/egressgate/samples/corpus"
 	"github.com/egressgate/egressgate/conformance/suite"
+	"github.com/egressgate/egressgate/samples/corpus"
 )
 
 func init() {

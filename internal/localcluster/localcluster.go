@@ -38,8 +38,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/egressgate/egressgate/internal/kubescheme"
 	"github.com/egressgate/egressgate/internal/crdpaths"
+	"github.com/egressgate/egressgate/internal/kubescheme"
 )
 
 // Named bounds on how long each component may take to become ready.

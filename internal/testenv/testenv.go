@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/egressgate/egressgate/internal/kubescheme"
 	"github.com/egressgate/egressgate/internal/crdpaths"
+	"github.com/egressgate/egressgate/internal/kubescheme"
 )
 
 // Env is a running API server.
