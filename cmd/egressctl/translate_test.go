@@ -110,3 +110,56 @@ spec: {dnsName: example.com, ports: [{port: 443}, {port: 443, protocol: TLS}], m
 		})
 	}
 }
+
+// TestTranslateObserved shows that --observed gives the translator what a
+// cluster would have shown the operator: a Programmed gateway with an
+// address flips the conditions, and the DNS latch holds while the gateway is
+// unready. A misspelt field is refused with the fields it may have.
+func TestTranslateObserved(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]struct {
+		observed string
+		want     []string
+	}{
+		"programmed": {`gateway: {type: Programmed, status: "True", reason: Programmed, message: "", lastTransitionTime: "2026-01-01T00:00:00Z"}
+availableReplicas: 2
+addresses: [10.96.0.42]`, []string{"#   Programmed=True Programmed:", "#   DNSHijacked=True Hijacked:"}},
+		"latched while unready": {`availableReplicas: 0
+dnsHijacked: true`, []string{"#   Programmed=False Pending:", "#   DNSHijacked=True Hijacked:"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			o := translateOptions{files: []string{"../../samples/github.yaml"}, output: "yaml", opts: translate.DefaultOptions(),
+				observedFile: write(strings.ReplaceAll(name, " ", "-")+".yaml", c.observed)}
+			if err := runTranslate(context.Background(), nil, &out, &errOut, o); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, head(out.String(), 12))
+				}
+			}
+		})
+	}
+
+	var out, errOut bytes.Buffer
+	o := translateOptions{files: []string{"../../samples/github.yaml"}, output: "yaml", opts: translate.DefaultOptions(),
+		observedFile: write("typo.yaml", "availableReplica: 1\n")}
+	err := runTranslate(context.Background(), nil, &out, &errOut, o)
+	if err == nil || !strings.Contains(err.Error(), "availableReplica") || !strings.Contains(err.Error(), "availableReplicas") {
+		t.Errorf("a misspelt field should be refused, naming it and the fields allowed; got %v", err)
+	}
+}
+
+func head(s string, lines int) string {
+	parts := strings.SplitN(s, "\n", lines+1)
+	return strings.Join(parts[:min(lines, len(parts))], "\n")
+}
