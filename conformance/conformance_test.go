@@ -15,9 +15,9 @@
 //	    -kubeconfig ~/.kube/config -dns-server 10.96.0.10:53 \
 //	    -gateway-namespace egress-operator-system -external-domain example.com
 //
-// A real cluster claims Core, DNS, Policy, Istio and DataPlane by default
-// (-supported-features changes that); Resilience needs a harness that
-// controls the control plane and is skipped. Either way the run prints a
+// A real cluster claims Core, DNS, Policy, Istio, EnvoyConfig and
+// DataPlane by default (-supported-features changes that); Resilience
+// needs a harness that controls the control plane and is skipped. Either way the run prints a
 // summary table and writes a YAML report (-report).
 package conformance
 
@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +50,11 @@ var (
 	dnsServer         = flag.String("dns-server", "", "host:port of the cluster's DNS server, reachable from here (existing cluster)")
 	gatewayNamespace  = flag.String("gateway-namespace", localcluster.GatewayNamespace, "the operator's --gateway-namespace (existing cluster)")
 	dnsNamespace      = flag.String("dns-namespace", "kube-system", "namespace of the cluster DNS pods (existing cluster)")
+	istiodNamespace   = flag.String("istiod-namespace", "istio-system", "namespace of istiod (label app=istiod), whose port 15010 the EnvoyConfig tests reach by port-forward (existing cluster)")
 	clusterDomain     = flag.String("cluster-domain", "cluster.local", "the cluster's DNS domain (existing cluster)")
 	externalDomain    = flag.String("external-domain", embedded.ExternalDomain, "a domain whose every name resolves upstream; tests make their dnsNames under it (existing cluster)")
 	dataPlaneHost     = flag.String("dataplane-host", "github.com", "a real host with TLS on 443 and SSH on 22, for the DataPlane profile")
-	supportedFeatures = flag.String("supported-features", "", "comma-separated features the implementation claims (existing cluster; default: every feature of Core, DNS, Policy, Istio and DataPlane)")
+	supportedFeatures = flag.String("supported-features", "", "comma-separated features the implementation claims (existing cluster; default: every feature of Core, DNS, Policy, Istio, EnvoyConfig and DataPlane)")
 	exemptFeatures    = flag.String("exempt-features", "", "comma-separated features to leave out of the claimed set")
 	podDisruption     = flag.Bool("pod-disruption-budgets", false, "the operator runs with --enable-pod-disruption-budgets (existing cluster)")
 	runTest           = flag.String("run-test", "", "run only the test with this ShortName")
@@ -66,6 +68,13 @@ var (
 
 func TestConformance(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	all, err := tests.ConformanceTests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *runTest != "" && !slices.Contains(tests.Order, *runTest) {
+		t.Fatalf("-run-test %s: no test has that ShortName; the tests are %s", *runTest, strings.Join(tests.Order, ", "))
+	}
 	ctx := context.Background()
 	start := time.Now()
 	var opts suite.Options
@@ -102,7 +111,13 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Run(t, tests.ConformanceTests)
+	s.Run(t, all)
+	writeResults(t, s, start)
+}
+
+// writeResults prints the summary table and writes the YAML report (and,
+// next to it, the summary as text).
+func writeResults(t *testing.T, s *suite.Suite, start time.Time) {
 	var summary strings.Builder
 	fmt.Fprintf(&summary, "conformance took %.1fs\n", time.Since(start).Seconds())
 	s.PrintSummary(&summary)
@@ -170,7 +185,7 @@ func existingCluster() (suite.Options, error) {
 	}
 	features := suite.NewFeatureSet()
 	if *supportedFeatures == "" {
-		for _, p := range []suite.ProfileName{suite.ProfileCore, suite.ProfileDNS, suite.ProfilePolicy, suite.ProfileIstio, suite.ProfileDataPlane} {
+		for _, p := range []suite.ProfileName{suite.ProfileCore, suite.ProfileDNS, suite.ProfilePolicy, suite.ProfileIstio, suite.ProfileEnvoyConfig, suite.ProfileDataPlane} {
 			for _, f := range suite.Profiles[p] {
 				features[f] = true
 			}
@@ -198,6 +213,7 @@ func existingCluster() (suite.Options, error) {
 		ClusterDomain:        *clusterDomain,
 		DNSServer:            *dnsServer,
 		DNSNamespace:         *dnsNamespace,
+		IstiodNamespace:      *istiodNamespace,
 		ExternalDomain:       *externalDomain,
 		PodDisruptionBudgets: *podDisruption,
 		Implementation:       suite.Implementation{Mode: "existing cluster " + cfg.Host},

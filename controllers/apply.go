@@ -1,13 +1,20 @@
+// Applying: the desired children are server-side applied in order under
+// one field manager, and those already up to date (by their applied-hash
+// annotation) are skipped, so a steady state makes no writes.
+
 package controllers
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -123,4 +130,54 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// apply server-side applies the desired children in order, skipping those
+// already up to date. It stops at the first failure, so a Gateway is never
+// applied without its NetworkPolicies.
+func (r *Reconciler) apply(ctx context.Context, objects []client.Object) error {
+	for _, obj := range objects {
+		gvk := obj.GetObjectKind().GroupVersionKind()
+		kind, ok := kindOf(gvk)
+		if !ok {
+			return fmt.Errorf("translator produced an unknown kind %s", gvk)
+		}
+		if kind.optional && !r.served(kind) {
+			continue
+		}
+		desired, err := ApplyConfiguration(obj)
+		if err != nil {
+			return err
+		}
+		existing := kind.newObj()
+		err = r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("get %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		default:
+			m, err := toMap(existing)
+			if err != nil {
+				return err
+			}
+			if upToDate(desired, &unstructured.Unstructured{Object: m}) {
+				continue
+			}
+		}
+		// The body is the unstructured form; the target is typed, so the
+		// client's read-your-writes tracking uses the same typed cache the
+		// reads above use.
+		body, err := desired.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		}
+		target := kind.newObj()
+		target.SetNamespace(obj.GetNamespace())
+		target.SetName(obj.GetName())
+		if err := r.Client.Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
+			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		}
+	}
+	return nil
 }

@@ -112,8 +112,10 @@ type handlerCase struct {
 	unwritten bool
 }
 
-func TestServeDNS(t *testing.T) {
-	cases := []handlerCase{
+// A hijacked name is answered with its gateway's addresses, whatever the
+// case of the name, the trailing dot, or the address families asked for.
+func TestServeDNSHijacked(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// A: the gateway's IPv4 addresses, owner as asked, configured TTL.
 		{Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
@@ -133,6 +135,13 @@ func TestServeDNS(t *testing.T) {
 		{Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeANY, Authoritative: true, Answer: []dns.RR{
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
 		{Case: test.Case{Qname: "v6.example.org.", Qtype: dns.TypeANY, Authoritative: true}},
+	})
+}
+
+// Every type but A, AAAA and ANY gets no data for a hijacked name, and so
+// does a class other than IN or ANY.
+func TestServeDNSOtherTypes(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// Every other type: NOERROR, no answer, nothing from upstream.
 		{Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeHTTPS, Authoritative: true}},
 		{Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeSVCB, Authoritative: true}},
@@ -146,6 +155,12 @@ func TestServeDNS(t *testing.T) {
 		{class: dns.ClassANY, Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
 		{class: dns.ClassCHAOS, Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeTXT, Authoritative: true}},
+	})
+}
+
+// Bad addresses are skipped; a hijacked name with none left fails.
+func TestServeDNSBadAddresses(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// Unparsable and repeated addresses are skipped.
 		{Case: test.Case{Qname: "garbage.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{
 			test.A("garbage.example.org. 5 IN A 10.96.0.60")}}},
@@ -153,13 +168,24 @@ func TestServeDNS(t *testing.T) {
 		{unwritten: true, Case: test.Case{Qname: "noaddr.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure}},
 		{unwritten: true, Case: test.Case{Qname: "noaddr.example.org.", Qtype: dns.TypeAAAA, Rcode: dns.RcodeServerFailure}},
 		{unwritten: true, Case: test.Case{Qname: "noaddr.example.org.", Qtype: dns.TypeHTTPS, Rcode: dns.RcodeServerFailure}},
+	})
+}
+
+// Queries with EDNS0 or over TCP are hijacked as well.
+func TestServeDNSTransport(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// EDNS0: the reply carries the client's buffer size and DO bit.
 		{Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeAAAA, Do: true, Authoritative: true,
 			Answer: []dns.RR{test.AAAA("api.example.org. 5 IN AAAA fd00::10")},
 			Extra:  []dns.RR{test.OPT(4096, true)}}},
 		{tcp: true, Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
+	})
+}
 
+// Names that are not hijacked get the next plugin's answer.
+func TestServeDNSNotHijacked(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// Not hijacked: upstream's answer.
 		{Case: test.Case{Qname: "off.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("off.example.org. 300 IN A 192.0.2.1")}}},
 		{Case: test.Case{Qname: "nocond.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("nocond.example.org. 300 IN A 192.0.2.1")}}},
@@ -167,11 +193,23 @@ func TestServeDNS(t *testing.T) {
 		{Case: test.Case{Qname: "example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("example.org. 300 IN A 192.0.2.1")}}},
 		{Case: test.Case{Qname: "api.example.org.example.net.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("api.example.org.example.net. 300 IN A 192.0.2.1")}}},
 		{Case: test.Case{Qname: "foo.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("foo.svc.cluster.local. 300 IN A 192.0.2.1")}}},
+	})
+}
+
+// Two claimants of one name: only the owner's status counts.
+func TestServeDNSConflicts(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// Conflicts follow the oldest claimant, as the controller does.
 		{Case: test.Case{Qname: "dup.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{test.A("dup.example.org. 5 IN A 10.96.0.50")}}},
 		{Case: test.Case{Qname: "dup2.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("dup2.example.org. 300 IN A 192.0.2.1")}}},
 		{Case: test.Case{Qname: "tie.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{test.A("tie.example.org. 5 IN A 10.96.0.54")}}},
+	})
+}
 
+// The gateway's own pods resolve the real host; every other address is
+// a client.
+func TestServeDNSGatewayPods(t *testing.T) {
+	serveCases(t, []handlerCase{
 		// A gateway pod gets the real answer, whatever the type or transport.
 		{from: "10.244.1.5", Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("api.example.org. 300 IN A 192.0.2.1")}}},
 		{from: "10.244.1.5", tcp: true, Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("api.example.org. 300 IN AAAA 2001:db8::1")}}},
@@ -182,8 +220,13 @@ func TestServeDNS(t *testing.T) {
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
 		{from: "10.244.1.7", Case: test.Case{Qname: "api.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{
 			test.A("api.example.org. 5 IN A 10.96.0.10"), test.A("api.example.org. 5 IN A 10.96.0.11")}}},
-	}
+	})
+}
 
+// serveCases asks the hijacker, serving testTable, each case and checks
+// the reply, and that the request was left as it was.
+func serveCases(t *testing.T, cases []handlerCase) {
+	t.Helper()
 	e := &Hijacker{Next: upstream, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	for _, tc := range cases {
 		name := fmt.Sprintf("%s/%s/from=%s/tcp=%t/class=%d", tc.Qname, dns.TypeToString[tc.Qtype], tc.from, tc.tcp, tc.class)

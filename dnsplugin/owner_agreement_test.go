@@ -1,6 +1,7 @@
 package dnsplugin
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -28,15 +29,49 @@ func TestOwnerAgreesWithController(t *testing.T) {
 	ctx := t.Context()
 	c := env.Client
 	opts := translate.DefaultOptions()
-	if err := env.CreateNamespace(ctx, opts.GatewayNamespace); err != nil {
+	startController(t, env, opts)
+	createClaimants(t, c, opts.GatewayNamespace)
+	source := startPluginWatch(t, env, opts.GatewayNamespace)
+
+	agree := func(phase string) {
+		t.Helper()
+		testenv.Eventually(t, phase+": the plugin and the controller agree on every owner", 30*time.Second, func() error {
+			return ownersAgree(ctx, c, source, []string{"pair.example.com", "deleting.example.com", "api.default.svc.cluster.local"})
+		})
+	}
+	agree("all created")
+
+	old := &egressv1.ExternalService{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "deleting-old"}, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	agree("the older claimant being deleted")
+}
+
+// startController runs the operator's manager, with its real controller,
+// against env until the test ends.
+func startController(t *testing.T, env *testenv.Env, opts translate.Options) {
+	t.Helper()
+	if err := env.CreateNamespace(t.Context(), opts.GatewayNamespace); err != nil {
 		t.Fatal(err)
 	}
 	mgr, err := controllers.NewManager(env.Config, opts, controllers.ManagerOptions{MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = mgr.Start(ctx) }()
+	go func() { _ = mgr.Start(t.Context()) }()
+}
 
+// createClaimants creates the ExternalServices whose owners are compared:
+// two claimants of pair.example.com, an older and a newer one of
+// deleting.example.com (the older held by a finalizer, so it can be seen
+// being deleted), and one name inside the cluster domain.
+func createClaimants(t *testing.T, c client.Client, gatewayNamespace string) {
+	t.Helper()
+	ctx := t.Context()
 	const hold = "test.egressgate.io/hold"
 	es := func(name, dnsName string, finalizers ...string) *egressv1.ExternalService {
 		tcp := egressv1.ProtocolTCP
@@ -56,7 +91,7 @@ func TestOwnerAgreesWithController(t *testing.T) {
 	// both sides must choose the same one.
 	create(es("pair-b", "pair.example.com"), es("pair-a", "pair.example.com"))
 	create(es("deleting-old", "deleting.example.com", hold))
-	waitUntilNextSecond(t, c, opts.GatewayNamespace, "deleting-old")
+	waitUntilNextSecond(t, c, gatewayNamespace, "deleting-old")
 	create(es("deleting-new", "deleting.example.com"))
 	create(es("inside", "api.default.svc.cluster.local"))
 	t.Cleanup(func() {
@@ -68,8 +103,13 @@ func TestOwnerAgreesWithController(t *testing.T) {
 			}
 		}
 	})
+}
 
-	source, err := newKubeSource(env.Config, opts.GatewayNamespace, DefaultZone)
+// startPluginWatch starts the plugin's real watch against env until the
+// test ends.
+func startPluginWatch(t *testing.T, env *testenv.Env, gatewayNamespace string) *kubeSource {
+	t.Helper()
+	source, err := newKubeSource(env.Config, gatewayNamespace, DefaultZone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,48 +117,39 @@ func TestOwnerAgreesWithController(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = source.Stop() })
+	return source
+}
 
-	agree := func(phase string) {
-		t.Helper()
-		testenv.Eventually(t, phase+": the plugin and the controller agree on every owner", 30*time.Second, func() error {
-			var list egressv1.ExternalServiceList
-			if err := c.List(ctx, &list); err != nil {
-				return err
-			}
-			var fromPlugin []*egressv1.ExternalService
-			for _, obj := range source.services.GetStore().List() {
-				fromPlugin = append(fromPlugin, obj.(*egressv1.ExternalService))
-			}
-			if len(fromPlugin) != len(list.Items) {
-				return fmt.Errorf("the plugin sees %d ExternalServices, the API server has %d", len(fromPlugin), len(list.Items))
-			}
-			pluginOwners := owners(fromPlugin, DefaultZone)
-			for _, name := range []string{"pair.example.com", "deleting.example.com", "api.default.svc.cluster.local"} {
-				want, err := controllerOwner(list.Items, name)
-				if err != nil {
-					return err
-				}
-				got := ""
-				if o := pluginOwners[canonicalName(name)]; o != nil {
-					got = o.Name
-				}
-				if got != want {
-					return fmt.Errorf("%s: the controller generates for %q, the plugin would hijack for %q", name, want, got)
-				}
-			}
-			return nil
-		})
+// ownersAgree checks that the plugin's watch sees every ExternalService the
+// API server has, and that for each of dnsNames the plugin would hijack
+// for the one the controller generates for.
+func ownersAgree(ctx context.Context, c client.Client, source *kubeSource, dnsNames []string) error {
+	var list egressv1.ExternalServiceList
+	if err := c.List(ctx, &list); err != nil {
+		return err
 	}
-	agree("all created")
-
-	old := &egressv1.ExternalService{}
-	if err := c.Get(ctx, client.ObjectKey{Name: "deleting-old"}, old); err != nil {
-		t.Fatal(err)
+	var fromPlugin []*egressv1.ExternalService
+	for _, obj := range source.services.GetStore().List() {
+		fromPlugin = append(fromPlugin, obj.(*egressv1.ExternalService))
 	}
-	if err := c.Delete(ctx, old); err != nil {
-		t.Fatal(err)
+	if len(fromPlugin) != len(list.Items) {
+		return fmt.Errorf("the plugin sees %d ExternalServices, the API server has %d", len(fromPlugin), len(list.Items))
 	}
-	agree("the older claimant being deleted")
+	pluginOwners := owners(fromPlugin, DefaultZone)
+	for _, name := range dnsNames {
+		want, err := controllerOwner(list.Items, name)
+		if err != nil {
+			return err
+		}
+		got := ""
+		if o := pluginOwners[canonicalName(name)]; o != nil {
+			got = o.Name
+		}
+		if got != want {
+			return fmt.Errorf("%s: the controller generates for %q, the plugin would hijack for %q", name, want, got)
+		}
+	}
+	return nil
 }
 
 // controllerOwner is the ExternalService the controller generates a gateway

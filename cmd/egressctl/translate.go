@@ -61,6 +61,9 @@ Each one's conditions are printed as YAML comments (or to stderr with -o json).`
 	return cmd
 }
 
+// runTranslate reads and admits every ExternalService, then prints what
+// the operator would apply for each: nothing is printed when one is
+// refused.
 func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o translateOptions) error {
 	if o.output != "yaml" && o.output != "json" {
 		return fmt.Errorf("-o %s: use yaml or json", o.output)
@@ -70,26 +73,49 @@ func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return err
 	}
 	o.opts.Scheduling = sched
-	var observed translate.Observed
-	if o.observedFile != "" {
-		raw, err := os.ReadFile(o.observedFile)
-		if err != nil {
-			return fmt.Errorf("--observed: %w", err)
-		}
-		if err := yaml.UnmarshalStrict(raw, &observed); err != nil {
-			return fmt.Errorf("--observed %s: %w (fields: gateway, availableReplicas, addresses, missingAPIs, conflictsWith, dnsHijacked)", o.observedFile, err)
-		}
-	}
-	admitter, err := admission.New()
+	observed, err := readObserved(o.observedFile)
 	if err != nil {
 		return err
 	}
+	services, err := readAndAdmit(ctx, o.files, stdin)
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	return printTranslations(out, stderr, services, o, observed)
+}
+
+// readObserved reads --observed, or returns a cluster with nothing yet
+// when path is empty.
+func readObserved(path string) (translate.Observed, error) {
+	var observed translate.Observed
+	if path == "" {
+		return observed, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return observed, fmt.Errorf("--observed: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(raw, &observed); err != nil {
+		return observed, fmt.Errorf("--observed %s: %w (fields: gateway, availableReplicas, addresses, missingAPIs, conflictsWith, dnsHijacked)", path, err)
+	}
+	return observed, nil
+}
+
+// readAndAdmit reads every object of files and defaults and validates each
+// as the API server would. It fails naming every refused object.
+func readAndAdmit(ctx context.Context, files []string, stdin io.Reader) ([]*egressv1.ExternalService, error) {
+	admitter, err := admission.New()
+	if err != nil {
+		return nil, err
+	}
 	var services []*egressv1.ExternalService
 	var refused []string
-	for _, f := range o.files {
+	for _, f := range files {
 		docs, err := readDocuments(f, stdin)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, doc := range docs {
 			es, err := admit(ctx, admitter, doc)
@@ -101,24 +127,19 @@ func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		}
 	}
 	if len(refused) > 0 {
-		return errors.New("refused as the API server would refuse it:\n  " + strings.Join(refused, "\n  "))
+		return nil, errors.New("refused as the API server would refuse it:\n  " + strings.Join(refused, "\n  "))
 	}
+	return services, nil
+}
 
+// printTranslations translates each ExternalService and prints its
+// conditions and the apply form of its objects: YAML documents with the
+// conditions as comments, or one JSON List with the conditions on stderr.
+func printTranslations(out, stderr io.Writer, services []*egressv1.ExternalService, o translateOptions, observed translate.Observed) error {
 	var objects []any
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
 	for _, es := range services {
 		res := translate.Translate(es, o.opts, observed)
-		comments := conditionLines(es.Name, res.Conditions)
-		if o.output == "yaml" {
-			for _, c := range comments {
-				fmt.Fprintln(out, "# "+c)
-			}
-		} else {
-			for _, c := range comments {
-				fmt.Fprintln(stderr, c)
-			}
-		}
+		printConditions(out, stderr, o.output, conditionLines(es.Name, res.Conditions))
 		for _, obj := range res.Objects {
 			u, err := controllers.ApplyConfiguration(obj)
 			if err != nil {
@@ -141,6 +162,20 @@ func runTranslate(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return enc.Encode(map[string]any{"apiVersion": "v1", "kind": "List", "items": objects})
 	}
 	return nil
+}
+
+// printConditions writes condition lines as YAML comments to out, or, for
+// JSON output, as plain lines to stderr.
+func printConditions(out, stderr io.Writer, output string, lines []string) {
+	if output == "yaml" {
+		for _, c := range lines {
+			fmt.Fprintln(out, "# "+c)
+		}
+		return
+	}
+	for _, c := range lines {
+		fmt.Fprintln(stderr, c)
+	}
 }
 
 func conditionLines(name string, conds []metav1.Condition) []string {

@@ -42,6 +42,16 @@ const (
 	FeatureIstioGateway Feature = "IstioGateway"
 )
 
+// EnvoyConfig: what each gateway's Envoy would do, read from the
+// configuration istiod computes for it (xDS), without live traffic.
+const (
+	// FeatureGatewayEnvoyConfig: the suite reaches istiod's plaintext xDS
+	// port (the harness's address, or a port-forward to an istiod pod) and
+	// reads the configuration of every gateway pod, and of a sidecar, as
+	// their proxies would.
+	FeatureGatewayEnvoyConfig Feature = "GatewayEnvoyConfig"
+)
+
 // Resilience: behaviour under control-plane trouble. Only a harness that
 // controls the control plane can claim these.
 const (
@@ -69,26 +79,28 @@ type ProfileName string
 
 // The profiles, in report order.
 const (
-	ProfileCore       ProfileName = "Core"
-	ProfileDNS        ProfileName = "DNS"
-	ProfilePolicy     ProfileName = "Policy"
-	ProfileIstio      ProfileName = "Istio"
-	ProfileResilience ProfileName = "Resilience"
-	ProfileDataPlane  ProfileName = "DataPlane"
+	ProfileCore        ProfileName = "Core"
+	ProfileDNS         ProfileName = "DNS"
+	ProfilePolicy      ProfileName = "Policy"
+	ProfileIstio       ProfileName = "Istio"
+	ProfileEnvoyConfig ProfileName = "EnvoyConfig"
+	ProfileResilience  ProfileName = "Resilience"
+	ProfileDataPlane   ProfileName = "DataPlane"
 )
 
 // Profiles lists each profile's features.
 var Profiles = map[ProfileName][]Feature{
-	ProfileCore:       {FeatureExternalService, FeatureAdmissionValidation},
-	ProfileDNS:        {FeatureDNSHijack, FeatureDNSQueryFromPodIP},
-	ProfilePolicy:     {FeatureNetworkPolicy},
-	ProfileIstio:      {FeatureIstioGateway},
-	ProfileResilience: {FeatureAPIServerOutage, FeatureOperatorRestart, FeatureLeaderElection},
-	ProfileDataPlane:  {FeatureDataPlaneTLS, FeatureDataPlaneSSH},
+	ProfileCore:        {FeatureExternalService, FeatureAdmissionValidation},
+	ProfileDNS:         {FeatureDNSHijack, FeatureDNSQueryFromPodIP},
+	ProfilePolicy:      {FeatureNetworkPolicy},
+	ProfileIstio:       {FeatureIstioGateway},
+	ProfileEnvoyConfig: {FeatureGatewayEnvoyConfig},
+	ProfileResilience:  {FeatureAPIServerOutage, FeatureOperatorRestart, FeatureLeaderElection},
+	ProfileDataPlane:   {FeatureDataPlaneTLS, FeatureDataPlaneSSH},
 }
 
 // AllProfiles lists every profile in report order.
-var AllProfiles = []ProfileName{ProfileCore, ProfileDNS, ProfilePolicy, ProfileIstio, ProfileResilience, ProfileDataPlane}
+var AllProfiles = []ProfileName{ProfileCore, ProfileDNS, ProfilePolicy, ProfileIstio, ProfileEnvoyConfig, ProfileResilience, ProfileDataPlane}
 
 // FeatureSet is a set of features.
 type FeatureSet map[Feature]bool

@@ -1,12 +1,9 @@
 package suite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"slices"
 	"testing"
@@ -17,9 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,41 +27,6 @@ import (
 func (s *Suite) Eventually(t testing.TB, what string, timeout time.Duration, check func() error) {
 	t.Helper()
 	testenv.Eventually(t, what, timeout, check)
-}
-
-// DecodeObjects reads every object of a multi-document YAML stream.
-func DecodeObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs, nil
-			}
-			return nil, err
-		}
-		if m != nil {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
-	}
-}
-
-func (s *Suite) applyManifests(t *testing.T, names []string) error {
-	for _, name := range names {
-		b, err := fs.ReadFile(s.Manifests, name)
-		if err != nil {
-			return err
-		}
-		objs, err := DecodeObjects(bytes.NewReader(b))
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		for _, obj := range objs {
-			s.Create(t, obj)
-		}
-	}
-	return nil
 }
 
 // Create creates obj and, when the test ends, deletes it and waits until
@@ -104,24 +64,6 @@ func (s *Suite) DeleteAndWait(t testing.TB, obj client.Object) {
 		}
 		return fmt.Errorf("still there (finalizers %v)", fresh.GetFinalizers())
 	})
-}
-
-// NewExternalService builds an ExternalService; ports are "TLS/443" style.
-func NewExternalService(name, dnsName string, hijack bool, ports ...string) *egressv1.ExternalService {
-	es := &egressv1.ExternalService{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       egressv1.ExternalServiceSpec{DnsName: dnsName, HijackDns: hijack},
-	}
-	for _, p := range ports {
-		var proto string
-		var port int32
-		if _, err := fmt.Sscanf(p, "%3s/%d", &proto, &port); err != nil {
-			panic(fmt.Sprintf("port %q: write it as TLS/443 or TCP/22", p))
-		}
-		pr := egressv1.Protocol(proto)
-		es.Spec.Ports = append(es.Spec.Ports, egressv1.ExternalServicePort{Port: port, Protocol: &pr})
-	}
-	return es
 }
 
 // GetExternalService reads an ExternalService.

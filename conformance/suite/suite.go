@@ -1,7 +1,8 @@
 // Package suite is the engine of the egress.monzo.com/v1 conformance
 // suite: the ConformanceTest type the tests in conformance/tests register,
-// the features and profiles they claim, what the implementation under test
-// declares, and the report. It sits outside the operator's data flow: it
+// the features and profiles they claim, the manifests they apply (with
+// placeholders for what differs between clusters, see Expand), what the
+// implementation under test declares, and the report. It sits outside the operator's data flow: it
 // drives a cluster from the outside, through the API server and the
 // cluster's DNS server, like a user would.
 package suite
@@ -30,8 +31,11 @@ type ConformanceTest struct {
 	// run. The first one's profile is the test's profile: list the
 	// feature the test is about first, then the ones it relies on.
 	Features []Feature
-	// Manifests are files in the tests' manifest FS, applied before Test
-	// and deleted (waiting until gone) after it.
+	// Manifests are files in the tests' manifest FS, their placeholders
+	// replaced (see Expand), applied in order before Test and deleted
+	// (waiting until gone) after it. A test that must create objects at a
+	// moment of its choosing leaves its file out of here and uses
+	// Suite.ReadManifest or Suite.ApplyManifest.
 	Manifests []string
 	// Test runs the checks.
 	Test func(*testing.T, *Suite)
@@ -90,24 +94,35 @@ type Options struct {
 	UnsupportedReasons map[Feature]string
 	// GatewayNamespace holds the gateways (the operator's --gateway-namespace).
 	GatewayNamespace string
-	// ClusterDomain is the cluster's DNS domain.
+	// ClusterDomain is the cluster's DNS domain (${CLUSTER_DOMAIN} in
+	// manifests).
 	ClusterDomain string
 	// DNSServer is host:port of the cluster's DNS server.
 	DNSServer string
 	// DNSNamespace holds the cluster DNS pods (label k8s-app=kube-dns).
 	DNSNamespace string
 	// ExternalDomain is a domain whose names resolve upstream (A, AAAA and
-	// HTTPS records); the tests make their dnsNames under it.
+	// HTTPS records); the tests make their dnsNames under it
+	// (${EXTERNAL_DOMAIN} in manifests).
 	ExternalDomain string
 	// PodDisruptionBudgets is true when the operator gives every gateway a
 	// PodDisruptionBudget (its --enable-pod-disruption-budgets).
 	PodDisruptionBudgets bool
 	// DataPlaneHost is a real external host with TLS on 443 and SSH on 22
-	// the DataPlane tests reach through a gateway (github.com by default).
+	// the DataPlane tests reach through a gateway (github.com by default;
+	// ${DATAPLANE_HOST} in manifests).
 	DataPlaneHost string
 	// ControlPlane is set when the harness runs the control plane.
 	ControlPlane ControlPlane
-	// Manifests holds the files ConformanceTest.Manifests names.
+	// IstiodXDSAddr is host:port of istiod's plaintext xDS port, reachable
+	// from here. When empty, the EnvoyConfig tests port-forward to port
+	// 15010 of an istiod pod in IstiodNamespace through the API server.
+	IstiodXDSAddr string
+	// IstiodNamespace holds istiod (label app=istiod); istio-system when
+	// empty.
+	IstiodNamespace string
+	// Manifests holds the files ConformanceTest.Manifests names and tests
+	// read with ReadManifest or ApplyManifest.
 	Manifests fs.FS
 	// RunTest runs only the test with this ShortName when set.
 	RunTest string
@@ -135,6 +150,9 @@ type Timeouts struct {
 	Recovery time.Duration
 	// DataPlane: a client pod finishes its request.
 	DataPlane time.Duration
+	// EnvoyConfig: istiod sends a gateway pod's proxy the configuration
+	// for the ExternalService as it now is.
+	EnvoyConfig time.Duration
 }
 
 // DefaultTimeouts suit a small cluster.
@@ -148,6 +166,7 @@ func DefaultTimeouts() Timeouts {
 		LeaderHandover: 45 * time.Second,
 		Recovery:       120 * time.Second,
 		DataPlane:      180 * time.Second,
+		EnvoyConfig:    60 * time.Second,
 	}
 }
 
@@ -183,6 +202,9 @@ func New(o Options) (*Suite, error) {
 	}
 	if o.DNSNamespace == "" {
 		o.DNSNamespace = "kube-system"
+	}
+	if o.IstiodNamespace == "" {
+		o.IstiodNamespace = "istio-system"
 	}
 	if o.Timeouts == (Timeouts{}) {
 		o.Timeouts = DefaultTimeouts()
@@ -223,8 +245,8 @@ func (s *Suite) Run(t *testing.T, tests []ConformanceTest) {
 					skipReason = "skipped by the test"
 				}
 			}()
-			if err := s.applyManifests(t, ct.Manifests); err != nil {
-				t.Fatalf("apply manifests %v: %v", ct.Manifests, err)
+			for _, m := range ct.Manifests {
+				s.ApplyManifest(t, m)
 			}
 			ct.Test(t, s)
 		})

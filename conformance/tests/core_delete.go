@@ -23,6 +23,7 @@ func init() {
 		ShortName:   "DeleteLeavesNothing",
 		Description: "Deleting a deployed ExternalService removes its Gateway, routes, ServiceEntry, ConfigMap, NetworkPolicies and everything Istio deployed for it.",
 		Features:    []suite.Feature{suite.FeatureExternalService},
+		Manifests:   []string{"manifests/core-delete.yaml"},
 		Test:        testDelete,
 	})
 }
@@ -30,9 +31,7 @@ func init() {
 func testDelete(t *testing.T, s *suite.Suite) {
 	ctx := context.Background()
 	const name = "core-delete"
-	es := suite.NewExternalService(name, s.ExternalName(name), true, "TLS/443", "TCP/22")
-	s.Create(t, es)
-	s.WaitProgrammed(t, name)
+	es := s.WaitProgrammed(t, name)
 	// What must go, seen before the deletion: the checks below find it by
 	// the same labels and names.
 	if len(s.GatewayPods(t, name)) == 0 || s.GatewayService(t, name) == nil {

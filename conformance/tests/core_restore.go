@@ -21,19 +21,23 @@ func init() {
 		ShortName:   "ChildrenRestored",
 		Description: "A deleted route or NetworkPolicy is recreated, and hand edits to the Gateway's listeners or the ingress policy's peers are reverted.",
 		Features:    []suite.Feature{suite.FeatureExternalService},
+		Manifests:   []string{"manifests/core-restore.yaml"},
 		Test:        testRestore,
 	})
 }
 
 func testRestore(t *testing.T, s *suite.Suite) {
-	ctx := context.Background()
 	const name = "core-restore"
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
-	key := func(n string) types.NamespacedName {
-		return types.NamespacedName{Namespace: s.GatewayNamespace, Name: n}
-	}
+	checkDeletedChildrenRecreated(t, s, name)
+	checkListenerEditReverted(t, s, name)
+	checkIngressEditReverted(t, s, name)
+}
 
+// checkDeletedChildrenRecreated deletes both routes and the egress policy,
+// one at a time, and waits for a new object (a new UID) of each.
+func checkDeletedChildrenRecreated(t *testing.T, s *suite.Suite, name string) {
+	ctx := context.Background()
 	deleted := []client.Object{
 		&gwapiv1.TLSRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 443)}},
 		&gwapiv1.TCPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: s.GatewayNamespace, Name: egressv1.RouteName(name, 22)}},
@@ -57,11 +61,16 @@ func testRestore(t *testing.T, s *suite.Suite) {
 			return nil
 		})
 	}
+}
 
+// checkListenerEditReverted moves a Gateway listener to another port and
+// waits for the listeners to be put back.
+func checkListenerEditReverted(t *testing.T, s *suite.Suite, name string) {
+	ctx := context.Background()
 	// istiod writes the Gateway's status: retry on conflict.
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		gw := &gwapiv1.Gateway{}
-		if err := s.Client.Get(ctx, key(name), gw); err != nil {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: name}, gw); err != nil {
 			return err
 		}
 		gw.Spec.Listeners[0].Port = 9999
@@ -71,11 +80,16 @@ func testRestore(t *testing.T, s *suite.Suite) {
 		t.Fatal(err)
 	}
 	waitListeners(t, s, name, []int32{22, 443})
+}
 
-	// Open the client rule to every pod.
+// checkIngressEditReverted opens the ingress policy's client rule to every
+// pod and waits until it admits only the labelled clients again.
+func checkIngressEditReverted(t *testing.T, s *suite.Suite, name string) {
+	ctx := context.Background()
+	key := types.NamespacedName{Namespace: s.GatewayNamespace, Name: name + "-ingress"}
 	np := &networkingv1.NetworkPolicy{}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := s.Client.Get(ctx, key, np); err != nil {
 			return err
 		}
 		opened := false
@@ -94,7 +108,7 @@ func testRestore(t *testing.T, s *suite.Suite) {
 		t.Fatal(err)
 	}
 	s.Eventually(t, "the ingress policy admits only labelled clients again", s.Timeouts.Restored, func() error {
-		if err := s.Client.Get(ctx, key(name+"-ingress"), np); err != nil {
+		if err := s.Client.Get(ctx, key, np); err != nil {
 			return err
 		}
 		labelled := false

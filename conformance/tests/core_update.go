@@ -21,6 +21,7 @@ func init() {
 		ShortName:   "UpdatePropagates",
 		Description: "Changing an ExternalService's ports moves the Gateway's listeners, the routes and the NetworkPolicy ports, removes the old route, and the status follows the new generation.",
 		Features:    []suite.Feature{suite.FeatureExternalService},
+		Manifests:   []string{"manifests/core-update.yaml"},
 		Test:        testUpdate,
 	})
 }
@@ -28,8 +29,6 @@ func init() {
 func testUpdate(t *testing.T, s *suite.Suite) {
 	ctx := context.Background()
 	const name = "core-update"
-	es := suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443")
-	s.Create(t, es)
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Accepted)
 	waitListeners(t, s, name, []int32{443})
 

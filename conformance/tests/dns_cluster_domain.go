@@ -2,6 +2,7 @@ package tests
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,12 +22,16 @@ func init() {
 
 func testDNSClusterDomain(t *testing.T, s *suite.Suite) {
 	const name = "dns-cluster-domain"
-	host := "conformance-hijack.default.svc." + s.ClusterDomain
+	es := readManifest(t, s, "manifests/dns-cluster-domain.yaml").externalService(name)
+	host := es.Spec.DnsName
+	if !strings.HasSuffix(host, "."+s.ClusterDomain) {
+		t.Fatalf("the manifest's dnsName %s is not inside the cluster domain %s", host, s.ClusterDomain)
+	}
 	before, beforeRcode, err := s.QueryA(host, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.Create(t, es)
 	s.WaitForCondition(t, name, egressv1.ConditionAccepted, metav1.ConditionFalse, "", s.Timeouts.Accepted)
 	for i := range 10 {
 		ips, rcode, err := s.QueryA(host, "")

@@ -18,9 +18,9 @@ func init() {
 
 func testDNSFollows(t *testing.T, s *suite.Suite) {
 	const name = "dns-follows"
-	host := s.ExternalName(name)
+	es := readManifest(t, s, "manifests/dns-follows-updates.yaml").externalService(name)
+	host := es.Spec.DnsName
 	upstream := upstreamA(t, s, host)
-	es := suite.NewExternalService(name, host, true, "TLS/443")
 	s.Create(t, es)
 	s.WaitProgrammed(t, name)
 	gateway := ipv4(s.GatewayService(t, name).Spec.ClusterIPs)

@@ -17,9 +17,10 @@ func init() {
 
 func testDNSGatewaySource(t *testing.T, s *suite.Suite) {
 	const name = "dns-gateway-source"
-	host := s.ExternalName(name)
+	es := readManifest(t, s, "manifests/dns-gateway-source.yaml").externalService(name)
+	host := es.Spec.DnsName
 	upstream := upstreamA(t, s, host)
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.Create(t, es)
 	s.WaitProgrammed(t, name)
 	waitA(t, s, "clients are hijacked", host, "", ipv4(s.GatewayService(t, name).Spec.ClusterIPs))
 	for _, pod := range s.GatewayPods(t, name) {

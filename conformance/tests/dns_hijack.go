@@ -17,9 +17,10 @@ func init() {
 
 func testDNSHijack(t *testing.T, s *suite.Suite) {
 	const name = "dns-hijack"
-	host := s.ExternalName(name)
+	created := readManifest(t, s, "manifests/dns-hijack.yaml").externalService(name)
+	host := created.Spec.DnsName
 	upstream := upstreamA(t, s, host)
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.Create(t, created)
 	es := s.WaitProgrammed(t, name)
 	gateway := ipv4(s.GatewayService(t, name).Spec.ClusterIPs)
 	waitA(t, s, "the DNS server answers the gateway's ClusterIP", host, "", gateway)

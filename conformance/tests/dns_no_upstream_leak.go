@@ -20,7 +20,8 @@ func init() {
 
 func testDNSNoLeak(t *testing.T, s *suite.Suite) {
 	const name = "dns-noleak"
-	host := s.ExternalName(name)
+	es := readManifest(t, s, "manifests/dns-no-upstream-leak.yaml").externalService(name)
+	host := es.Spec.DnsName
 	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS, dns.TypeSVCB, dns.TypeANY}
 	upstream := map[uint16][]string{}
 	for _, qt := range types {
@@ -31,7 +32,7 @@ func testDNSNoLeak(t *testing.T, s *suite.Suite) {
 		upstream[qt] = answerAddresses(r)
 		t.Logf("before: %s %s carries %v", dns.TypeToString[qt], host, upstream[qt])
 	}
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.Create(t, es)
 	s.WaitProgrammed(t, name)
 	gateway := s.GatewayService(t, name).Spec.ClusterIPs
 	waitA(t, s, "the name is hijacked", host, "", ipv4(gateway))

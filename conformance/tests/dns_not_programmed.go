@@ -24,12 +24,14 @@ func init() {
 
 func testDNSNotProgrammed(t *testing.T, s *suite.Suite) {
 	const name, never = "dns-early", "dns-never"
-	host, neverHost := s.ExternalName(name), s.ExternalName(never)
+	m := readManifest(t, s, "manifests/dns-not-programmed.yaml")
+	early, neverES := m.externalService(name), m.externalService(never)
+	host, neverHost := early.Spec.DnsName, neverES.Spec.DnsName
 	upstream, neverUpstream := upstreamA(t, s, host), upstreamA(t, s, neverHost)
 
 	// UDP only: Accepted=False, never programmed, never hijacked.
-	s.Create(t, suite.NewExternalService(never, neverHost, true, "UDP/53"))
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
+	s.Create(t, neverES)
+	s.Create(t, early)
 
 	// Query until DNSHijacked=True is seen. Every answer with anything but
 	// the upstream addresses must come after the status said hijacked:

@@ -20,7 +20,8 @@ func init() {
 
 func testDNSPassThrough(t *testing.T, s *suite.Suite) {
 	const name = "dns-managed"
-	managed, unmanaged := s.ExternalName(name), s.ExternalName("dns-unmanaged")
+	es := readManifest(t, s, "manifests/dns-passthrough.yaml").externalService(name)
+	managed, unmanaged := es.Spec.DnsName, s.ExternalName("dns-unmanaged")
 	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS}
 	before := map[uint16][]string{}
 	for _, qt := range types {
@@ -30,7 +31,7 @@ func testDNSPassThrough(t *testing.T, s *suite.Suite) {
 		}
 		before[qt] = suite.Sorted(answerAddresses(r))
 	}
-	s.Create(t, suite.NewExternalService(name, managed, true, "TLS/443"))
+	s.Create(t, es)
 	s.WaitProgrammed(t, name)
 	waitA(t, s, "the managed name is hijacked", managed, "", ipv4(s.GatewayService(t, name).Spec.ClusterIPs))
 	for _, qt := range types {

@@ -20,17 +20,16 @@ func init() {
 		ShortName: "IstioAcceptsGeneratedObjects",
 		Description: "istiod accepts the generated Gateway (Accepted, Programmed, every listener Accepted, Programmed and ResolvedRefs), the TLSRoute and TCPRoute " +
 			"(Accepted, and ResolvedRefs, which means their Hostname backend resolved through the ServiceEntry), and the TLS listener's hostname is the dnsName.",
-		Features: []suite.Feature{suite.FeatureIstioGateway, suite.FeatureExternalService},
-		Test:     testIstioAccepts,
+		Features:  []suite.Feature{suite.FeatureIstioGateway, suite.FeatureExternalService},
+		Manifests: []string{"manifests/istio-accepts.yaml"},
+		Test:      testIstioAccepts,
 	})
 }
 
 func testIstioAccepts(t *testing.T, s *suite.Suite) {
 	ctx := context.Background()
 	const name = "istio-accepts"
-	host := s.ExternalName(name)
-	s.Create(t, suite.NewExternalService(name, host, false, "TLS/443", "TCP/22"))
-	s.WaitProgrammed(t, name)
+	host := s.WaitProgrammed(t, name).Spec.DnsName
 	key := func(n string) types.NamespacedName {
 		return types.NamespacedName{Namespace: s.GatewayNamespace, Name: n}
 	}

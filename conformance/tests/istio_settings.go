@@ -20,6 +20,7 @@ func init() {
 		ShortName:   "IstioGatewayCarriesSettings",
 		Description: "The HorizontalPodAutoscaler, Deployment and Service istiod deploys carry the ExternalService's replicas, CPU target, resources and traffic distribution; with PodDisruptionBudgets on, each gateway gets one allowing 25% unavailable.",
 		Features:    []suite.Feature{suite.FeatureIstioGateway, suite.FeatureExternalService},
+		Manifests:   []string{"manifests/istio-settings.yaml"},
 		Test:        testIstioSettings,
 	})
 }
@@ -27,15 +28,7 @@ func init() {
 func testIstioSettings(t *testing.T, s *suite.Suite) {
 	ctx := context.Background()
 	const name = "istio-settings"
-	es := suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443")
-	es.Spec.MinReplicas, es.Spec.MaxReplicas, es.Spec.TargetCPUUtilizationPercentage = new(int32(2)), new(int32(5)), new(int32(70))
-	es.Spec.Resources = &corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("150m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-	}
-	es.Spec.ServiceTrafficDistribution = "PreferClose"
-	s.Create(t, es)
-	s.WaitProgrammed(t, name)
+	es := s.WaitProgrammed(t, name)
 	inNS := client.InNamespace(s.GatewayNamespace)
 
 	s.Eventually(t, "the HPA has min 2, max 5, CPU 70%", s.Timeouts.Programmed, func() error {

@@ -50,89 +50,130 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := s.GatewayNamespace
-	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nps, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	podWatch, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: pods.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	npWatch, err := cs.NetworkingV1().NetworkPolicies(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: nps.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var changes []change
-	var streamErrs []string
-	var collectors sync.WaitGroup
-	collect := func(kind string, w watch.Interface) {
-		defer collectors.Done()
-		for ev := range w.ResultChan() {
-			mu.Lock()
-			switch ev.Type {
-			case watch.Added, watch.Modified, watch.Deleted:
-				m, _ := ev.Object.(metav1.Object)
-				if rv, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64); err == nil {
-					changes = append(changes, change{rv, ev.Type, ev.Object})
-				} else {
-					streamErrs = append(streamErrs, fmt.Sprintf("%s resourceVersion %q is not a number: this test orders changes by etcd's revisions", kind, m.GetResourceVersion()))
-				}
-			case watch.Error:
-				streamErrs = append(streamErrs, fmt.Sprintf("the %s watch failed: %v", kind, ev.Object))
-			}
-			mu.Unlock()
-		}
-	}
-	collectors.Add(2)
-	go collect("pod", podWatch)
-	go collect("NetworkPolicy", npWatch)
-	defer collectors.Wait()
-	defer podWatch.Stop()
-	defer npWatch.Stop()
+	rec := startRecording(ctx, t, cs, s.GatewayNamespace)
+	defer rec.stop()
 
-	es := suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22")
-	s.Create(t, es)
+	es := s.ApplyManifest(t, "manifests/policy-always-covered.yaml")[0]
 	s.WaitProgrammed(t, name)
 	s.DeleteAndWait(t, es)
 
-	// The ExternalService is gone, so its pods and policies are too (its
-	// finalizer waits for them). Lists taken now are the end state each
-	// watch must reach before the two streams can be merged: until then a
-	// policy's deletion could be seen before an earlier pod deletion.
-	podsEnd, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	replay := rec.untilEnd(ctx, t, s)
+	states, withPods, gaps := replayCoverage(t, rec.pods, rec.nps, replay, name)
+	if withPods == 0 {
+		t.Fatal("no state with a gateway pod was seen: the test proves nothing")
+	}
+	t.Logf("%d states replayed, %d with gateway pods, %d uncovered", states, withPods, gaps)
+}
+
+// recording lists the pods and NetworkPolicies of a namespace, then
+// watches both from there and collects every change.
+type recording struct {
+	cs       kubernetes.Interface
+	ns       string
+	pods     *corev1.PodList
+	nps      *networkingv1.NetworkPolicyList
+	watches  []watch.Interface
+	collects sync.WaitGroup
+
+	mu         sync.Mutex
+	changes    []change
+	streamErrs []string
+}
+
+func startRecording(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) *recording {
+	t.Helper()
+	r := &recording{cs: cs, ns: ns}
+	var err error
+	if r.pods, err = cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.nps, err = cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podWatch, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: r.pods.ResourceVersion})
 	if err != nil {
 		t.Fatal(err)
 	}
-	npsEnd, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	npWatch, err := cs.NetworkingV1().NetworkPolicies(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: r.nps.ResourceVersion})
+	if err != nil {
+		podWatch.Stop()
+		t.Fatal(err)
+	}
+	r.watches = []watch.Interface{podWatch, npWatch}
+	r.collects.Add(2)
+	go r.collect("pod", podWatch)
+	go r.collect("NetworkPolicy", npWatch)
+	return r
+}
+
+func (r *recording) collect(kind string, w watch.Interface) {
+	defer r.collects.Done()
+	for ev := range w.ResultChan() {
+		r.mu.Lock()
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			m, _ := ev.Object.(metav1.Object)
+			if rv, err := strconv.ParseUint(m.GetResourceVersion(), 10, 64); err == nil {
+				r.changes = append(r.changes, change{rv, ev.Type, ev.Object})
+			} else {
+				r.streamErrs = append(r.streamErrs, fmt.Sprintf("%s resourceVersion %q is not a number: this test orders changes by etcd's revisions", kind, m.GetResourceVersion()))
+			}
+		case watch.Error:
+			r.streamErrs = append(r.streamErrs, fmt.Sprintf("the %s watch failed: %v", kind, ev.Object))
+		}
+		r.mu.Unlock()
+	}
+}
+
+// stop ends both watches and waits for their collectors.
+func (r *recording) stop() {
+	for _, w := range r.watches {
+		w.Stop()
+	}
+	r.collects.Wait()
+}
+
+// untilEnd returns, in the API server's order, every change up to now.
+// The gateway is gone, so its pods and policies are too (the
+// ExternalService's finalizer waits for them). Lists taken now are the end
+// state each watch must reach before the two streams can be merged: until
+// then a policy's deletion could be seen before an earlier pod deletion.
+func (r *recording) untilEnd(ctx context.Context, t *testing.T, s *suite.Suite) []change {
+	t.Helper()
+	podsEnd, err := r.cs.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	npsEnd, err := r.cs.NetworkingV1().NetworkPolicies(r.ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var replay []change
 	s.Eventually(t, "both watches deliver every change up to the end state", s.Timeouts.Deleted, func() error {
-		mu.Lock()
-		replay = append([]change(nil), changes...)
-		errs := slices.Clone(streamErrs)
-		mu.Unlock()
+		r.mu.Lock()
+		replay = append([]change(nil), r.changes...)
+		errs := slices.Clone(r.streamErrs)
+		r.mu.Unlock()
 		if len(errs) > 0 {
 			t.Fatalf("%s", strings.Join(errs, "; "))
 		}
 		sort.Slice(replay, func(i, j int) bool { return replay[i].rv < replay[j].rv })
-		if err := caughtUp("pods", pods, replay, podsEnd, func(o runtime.Object) bool { _, ok := o.(*corev1.Pod); return ok }); err != nil {
+		if err := caughtUp("pods", r.pods, replay, podsEnd, func(o runtime.Object) bool { _, ok := o.(*corev1.Pod); return ok }); err != nil {
 			return err
 		}
-		return caughtUp("NetworkPolicies", nps, replay, npsEnd, func(o runtime.Object) bool { _, ok := o.(*networkingv1.NetworkPolicy); return ok })
+		return caughtUp("NetworkPolicies", r.nps, replay, npsEnd, func(o runtime.Object) bool { _, ok := o.(*networkingv1.NetworkPolicy); return ok })
 	})
 	// Changes after the end lists are not part of the gateway's life.
 	end := min(mustRV(t, podsEnd.ResourceVersion), mustRV(t, npsEnd.ResourceVersion))
-	replay = slices.DeleteFunc(replay, func(c change) bool { return c.rv > end })
+	return slices.DeleteFunc(replay, func(c change) bool { return c.rv > end })
+}
 
-	// Replay every change in order and check each state.
+// replayCoverage applies every change in order to the first lists and
+// checks, in each state, that every pod of the gateway name is selected by
+// an ingress policy. It counts the states, those with gateway pods, and
+// the uncovered pods found.
+func replayCoverage(t *testing.T, pods *corev1.PodList, nps *networkingv1.NetworkPolicyList, replay []change, name string) (states, withPods, gaps int) {
+	t.Helper()
 	podState := map[string]*corev1.Pod{}
 	npState := map[string]*networkingv1.NetworkPolicy{}
 	for i := range pods.Items {
@@ -141,7 +182,6 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 	for i := range nps.Items {
 		npState[nps.Items[i].Name] = &nps.Items[i]
 	}
-	var states, withPods, gaps int
 	for _, c := range replay {
 		switch o := c.obj.(type) {
 		case *corev1.Pod:
@@ -158,11 +198,7 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 			}
 		}
 		states++
-		var list []*networkingv1.NetworkPolicy
-		for _, np := range npState {
-			list = append(list, np)
-		}
-		policy := matcher.BuildNetworkPolicies(false, list)
+		policy := matcher.BuildNetworkPolicies(false, slices.Collect(maps.Values(npState)))
 		gatewayPods := 0
 		for _, p := range podState {
 			if p.Labels[egressv1.LabelGatewayName] != name {
@@ -178,10 +214,7 @@ func testPolicyAlwaysCovered(t *testing.T, s *suite.Suite) {
 			withPods++
 		}
 	}
-	if withPods == 0 {
-		t.Fatal("no state with a gateway pod was seen: the test proves nothing")
-	}
-	t.Logf("%d states replayed, %d with gateway pods, %d uncovered", states, withPods, gaps)
+	return states, withPods, gaps
 }
 
 func mustRV(t *testing.T, rv string) uint64 {

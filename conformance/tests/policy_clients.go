@@ -21,7 +21,6 @@ func init() {
 
 func testPolicyClients(t *testing.T, s *suite.Suite) {
 	const name = "policy-gw"
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)
 	gateways := gatewayPeers(t, s, name)
 	allowed := []*matcher.TrafficPeer{podPeer(t, s, "conformance-policy-a", "allowed"), podPeer(t, s, "conformance-policy-b", "allowed")}

@@ -13,7 +13,7 @@ func init() {
 		ShortName:   "PolicyDefaultDenyWorkloads",
 		Description: "A namespace locked down with config/examples/default-deny-egress.yaml cannot reach external IPs directly, and can reach cluster DNS and the gateways; a namespace without it is the control.",
 		Features:    []suite.Feature{suite.FeatureNetworkPolicy, suite.FeatureExternalService},
-		Manifests:   []string{"manifests/policy-clients.yaml"},
+		Manifests:   []string{"manifests/policy-default-deny.yaml"},
 		Test:        testPolicyDefaultDeny,
 	})
 }
@@ -21,8 +21,6 @@ func init() {
 func testPolicyDefaultDeny(t *testing.T, s *suite.Suite) {
 	const name, lockedDown = "policy-gw", "conformance-policy-a"
 	s.Create(t, defaultDenyExample(t, lockedDown))
-
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)
 	gateways := gatewayPeers(t, s, name)
 	client := podPeer(t, s, lockedDown, "allowed")

@@ -13,13 +13,13 @@ func init() {
 		ShortName:   "PolicyGatewayEgressOnlyPublicListenerPorts",
 		Description: "Gateway pods reach public IPv4 and IPv6 addresses only on their listener ports, reach cluster DNS, and never reach private, loopback, link-local or metadata addresses.",
 		Features:    []suite.Feature{suite.FeatureNetworkPolicy, suite.FeatureExternalService},
+		Manifests:   []string{"manifests/policy-gateway-egress.yaml"},
 		Test:        testPolicyGatewayEgress,
 	})
 }
 
 func testPolicyGatewayEgress(t *testing.T, s *suite.Suite) {
 	const name = "policy-egress"
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)
 	gateways := gatewayPeers(t, s, name)
 	dns := dnsPeers(t, s)

@@ -28,9 +28,9 @@ const outage = 30 * time.Second
 
 func testAPIServerOutage(t *testing.T, s *suite.Suite) {
 	const name, after = "outage", "outage-after"
-	host := s.ExternalName(name)
-	s.Create(t, suite.NewExternalService(name, host, true, "TLS/443"))
-	s.WaitProgrammed(t, name)
+	m := readManifest(t, s, "manifests/resilience-apiserver-outage.yaml")
+	s.Create(t, m.externalService(name))
+	host := s.WaitProgrammed(t, name).Spec.DnsName
 	gateway := ipv4(s.GatewayService(t, name).Spec.ClusterIPs)
 	waitA(t, s, "hijacked before the outage", host, "", gateway)
 
@@ -63,7 +63,7 @@ func testAPIServerOutage(t *testing.T, s *suite.Suite) {
 	// reconnect with client-go's backoff (up to 30s), and a replica that
 	// lost the lease waits for it to expire (15s), so this takes a while.
 	start := time.Now()
-	s.Create(t, suite.NewExternalService(after, s.ExternalName(after), false, "TLS/443"))
+	s.Create(t, m.externalService(after))
 	s.WaitForCondition(t, after, egressv1.ConditionAccepted, metav1.ConditionTrue, "", s.Timeouts.Recovery)
 	s.Eventually(t, "the operator makes the new Gateway", s.Timeouts.Recovery, func() error {
 		return s.Client.Get(context.Background(), types.NamespacedName{Namespace: s.GatewayNamespace, Name: after}, &gwapiv1.Gateway{})

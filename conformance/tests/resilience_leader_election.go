@@ -34,7 +34,7 @@ func testLeaderHandover(t *testing.T, s *suite.Suite) {
 		}
 	}()
 	start := time.Now()
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), false, "TLS/443"))
+	s.ApplyManifest(t, "manifests/resilience-leader-election.yaml")
 	s.Eventually(t, "a new leader reconciles "+name, s.Timeouts.LeaderHandover, func() error {
 		return s.Client.Get(ctx, types.NamespacedName{Namespace: s.GatewayNamespace, Name: name}, &gwapiv1.Gateway{})
 	})

@@ -15,6 +15,7 @@ func init() {
 		ShortName:   "ResilienceOperatorRestartNoWrites",
 		Description: "Restarting the operator over converged ExternalServices recreates nothing (every child keeps its UID) and writes nothing.",
 		Features:    []suite.Feature{suite.FeatureOperatorRestart, suite.FeatureExternalService},
+		Manifests:   []string{"manifests/resilience-operator-restart.yaml"},
 		Test:        testOperatorRestart,
 	})
 }
@@ -22,7 +23,6 @@ func init() {
 func testOperatorRestart(t *testing.T, s *suite.Suite) {
 	ctx := context.Background()
 	const name = "restart"
-	s.Create(t, suite.NewExternalService(name, s.ExternalName(name), true, "TLS/443", "TCP/22"))
 	s.WaitProgrammed(t, name)
 
 	children := tlsAndSSHChildren(name)

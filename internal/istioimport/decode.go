@@ -29,37 +29,6 @@ const (
 // with `kubectl apply` in the default context.
 const defaultNamespace = "default"
 
-// ObjectRef names one input object by kind, group, namespace and name.
-type ObjectRef struct {
-	Group     string `json:"group,omitempty"`
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-}
-
-// String is "Kind.group namespace/name", the form kubectl takes apart from
-// the slash, e.g. "ServiceEntry.networking.istio.io default/cnn".
-func (r ObjectRef) String() string {
-	kind := r.Kind
-	if r.Group != "" {
-		kind += "." + r.Group
-	}
-	if r.Namespace == "" {
-		return kind + " " + r.Name
-	}
-	return kind + " " + r.Namespace + "/" + r.Name
-}
-
-// short is "Kind namespace/name", for report sentences that name the kind
-// already unambiguously.
-func (r ObjectRef) short() string {
-	return r.Kind + " " + r.Namespace + "/" + r.Name
-}
-
-func compareRefs(a, b ObjectRef) int {
-	return strings.Compare(a.String(), b.String())
-}
-
 // inputs are the objects egressctl import understands, decoded into their
 // Go types. Every served version of a kind is converted to one type.
 type inputs struct {

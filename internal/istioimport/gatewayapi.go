@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -22,10 +21,6 @@ type apiRoute struct {
 type apiRule struct {
 	backends []gwapiv1.BackendRef
 	losses   []loss
-}
-
-func gatewayAPIRef(kind string, m metav1.Object) ObjectRef {
-	return ObjectRef{Group: gatewayAPIGroup, Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}
 }
 
 // apiRoutes lists every Gateway API route of the input.

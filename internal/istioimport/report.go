@@ -1,10 +1,8 @@
 package istioimport
 
 import (
-	"cmp"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 )
 
@@ -63,151 +61,143 @@ type Note struct {
 	Why    string    `json:"why"`
 }
 
-// findings collects findings, merging those about the same thing.
-type findings struct {
-	byKey map[findingKey]*Finding
-}
-
-type findingKey struct {
-	host   string
-	port   int32
-	reason string
-	object ObjectRef // for findings about a whole object (no host)
-}
-
-func newFindings() *findings { return &findings{byKey: map[findingKey]*Finding{}} }
-
-// add records a finding; a second one with the same host, port and reason
-// only adds its objects.
-func (f *findings) add(host string, port int32, reason, detail string, objects ...ObjectRef) {
-	k := findingKey{host: host, port: port, reason: reason}
-	if host == "" && len(objects) > 0 {
-		k.object = objects[0]
-	}
-	existing := f.byKey[k]
-	if existing == nil {
-		existing = &Finding{Host: host, Port: port, Reason: reason, Detail: detail}
-		f.byKey[k] = existing
-	}
-	for _, o := range objects {
-		if o != (ObjectRef{}) && !slices.Contains(existing.Objects, o) {
-			existing.Objects = append(existing.Objects, o)
-		}
-	}
-}
-
-// sorted returns the findings by host, port and reason, each with its
-// objects sorted.
-func (f *findings) sorted() []Finding {
-	var out []Finding
-	for _, x := range f.byKey {
-		slices.SortFunc(x.Objects, compareRefs)
-		out = append(out, *x)
-	}
-	slices.SortFunc(out, func(a, b Finding) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Reason, b.Reason))
-	})
-	return out
-}
-
 // WriteReport writes the report for a person to read: the
 // ExternalServices, what was not carried over or changed, the next steps
 // and what was ignored.
 func (res Result) WriteReport(w io.Writer) error {
 	r := res.Report
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-
-	p("egressctl import: %d ExternalService(s) from %d object(s); %d item(s) not carried over, %d changed.",
+	var t reportText
+	t.line("egressctl import: %d ExternalService(s) from %d object(s); %d item(s) not carried over, %d changed.",
 		len(res.ExternalServices), r.Objects, len(r.NotCarried), len(r.Changed))
-	if len(res.ExternalServices) > 0 {
-		p("")
-		p("ExternalServices:")
-		for _, im := range res.ExternalServices {
-			es := im.ExternalService
-			var ports []string
-			for _, port := range es.Spec.Ports {
-				ports = append(ports, fmt.Sprintf("%d/%s", port.Port, *port.Protocol))
-			}
-			line := fmt.Sprintf("  %s: %s %s", es.Name, es.Spec.DnsName, strings.Join(ports, " "))
-			if len(es.Spec.IpOverride) > 0 {
-				line += " ipOverride " + strings.Join(es.Spec.IpOverride, ",")
-			}
-			p("%s", line)
-		}
-	}
-	writeFindings := func(title string, fs []Finding) {
-		if len(fs) == 0 {
-			return
-		}
-		p("")
-		p("%s (%d):", title, len(fs))
-		for _, f := range fs {
-			p("  - %s%s: %s", findingSubject(f), f.Reason, f.Detail)
-			if len(f.Objects) > 0 {
-				var names []string
-				for _, o := range f.Objects {
-					names = append(names, o.short())
-				}
-				p("    from %s", strings.Join(names, ", "))
-			}
-		}
-	}
-	writeFindings("Not carried over", r.NotCarried)
-	writeFindings("Changed", r.Changed)
+	t.externalServices(res.ExternalServices)
+	t.findings("Not carried over", r.NotCarried)
+	t.findings("Changed", r.Changed)
+	t.nextSteps(res)
+	t.ignored(r.Ignored)
+	_, err := io.WriteString(w, t.b.String())
+	return err
+}
 
-	p("")
-	p("Next steps:")
-	step := 0
-	next := func(format string, args ...any) {
-		step++
-		p("  %d. "+format, append([]any{step}, args...)...)
+// reportText is the text of a report as it is written, section by
+// section.
+type reportText struct {
+	b strings.Builder
+	// step is the number of the last next step written.
+	step int
+}
+
+// line writes one line.
+func (t *reportText) line(format string, args ...any) { fmt.Fprintf(&t.b, format+"\n", args...) }
+
+// next writes the heading line of the next numbered step.
+func (t *reportText) next(format string, args ...any) {
+	t.step++
+	t.line("  %d. "+format, append([]any{t.step}, args...)...)
+}
+
+// externalServices lists each ExternalService with its host, ports and
+// pinned addresses.
+func (t *reportText) externalServices(imported []Imported) {
+	if len(imported) == 0 {
+		return
 	}
-	if len(r.Clients) > 0 {
-		next("Label the client pods, in their pod templates, before applying (once the gateway is Programmed, calls from unlabelled pods are refused):")
-		for _, c := range r.Clients {
-			p("     %s: \"true\" for %s:", c.Label, c.Host)
-			for _, who := range c.Who {
-				p("       - %s", who)
+	t.line("")
+	t.line("ExternalServices:")
+	for _, im := range imported {
+		es := im.ExternalService
+		var ports []string
+		for _, port := range es.Spec.Ports {
+			ports = append(ports, fmt.Sprintf("%d/%s", port.Port, *port.Protocol))
+		}
+		line := fmt.Sprintf("  %s: %s %s", es.Name, es.Spec.DnsName, strings.Join(ports, " "))
+		if len(es.Spec.IpOverride) > 0 {
+			line += " ipOverride " + strings.Join(es.Spec.IpOverride, ",")
+		}
+		t.line("%s", line)
+	}
+}
+
+// findings writes one section of findings under title, each with the
+// objects it comes from.
+func (t *reportText) findings(title string, fs []Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	t.line("")
+	t.line("%s (%d):", title, len(fs))
+	for _, f := range fs {
+		t.line("  - %s%s: %s", findingSubject(f), f.Reason, f.Detail)
+		if len(f.Objects) > 0 {
+			var names []string
+			for _, o := range f.Objects {
+				names = append(names, o.short())
 			}
+			t.line("    from %s", strings.Join(names, ", "))
 		}
 	}
+}
+
+// nextSteps writes the numbered steps of the migration: label the
+// clients, apply, delete what is replaced, keep the rest, leave generated
+// objects alone.
+func (t *reportText) nextSteps(res Result) {
+	r := res.Report
+	t.line("")
+	t.line("Next steps:")
+	t.labelStep(r.Clients)
 	if len(res.ExternalServices) > 0 {
-		next("Apply the ExternalServices and wait until each is Programmed:")
+		t.next("Apply the ExternalServices and wait until each is Programmed:")
 		for _, im := range res.ExternalServices {
-			p("       kubectl wait externalservice/%s --for=condition=Programmed --timeout=5m", im.ExternalService.Name)
+			t.line("       kubectl wait externalservice/%s --for=condition=Programmed --timeout=5m", im.ExternalService.Name)
 		}
 	}
 	if len(r.Delete) > 0 {
-		next("Then delete the objects they replace:")
+		t.next("Then delete the objects they replace:")
 		for _, o := range r.Delete {
-			p("       - %s", o)
+			t.line("       - %s", o)
 		}
 	}
 	if len(r.Keep) > 0 {
-		next("Keep these for now:")
+		t.next("Keep these for now:")
 		for _, n := range r.Keep {
-			p("       - %s: %s", n.Object, n.Why)
+			t.line("       - %s: %s", n.Object, n.Why)
 		}
 	}
 	if len(r.Generated) > 0 {
-		next("Leave these alone: egressgate generated them, and the operator applies them again for the ExternalService of the same name:")
+		t.next("Leave these alone: egressgate generated them, and the operator applies them again for the ExternalService of the same name:")
 		for _, o := range r.Generated {
-			p("       - %s", o)
+			t.line("       - %s", o)
 		}
 	}
-	if step == 0 {
-		p("  nothing: the input held no external host")
+	if t.step == 0 {
+		t.line("  nothing: the input held no external host")
 	}
-	if len(r.Ignored) > 0 {
-		p("")
-		p("Ignored (%d):", len(r.Ignored))
-		for _, n := range r.Ignored {
-			p("  - %s: %s", n.Object, n.Why)
+}
+
+// labelStep is the step that labels each ExternalService's client pods.
+func (t *reportText) labelStep(clients []ClientStep) {
+	if len(clients) == 0 {
+		return
+	}
+	t.next("Label the client pods, in their pod templates, before applying (once the gateway is Programmed, calls from unlabelled pods are refused):")
+	for _, c := range clients {
+		t.line("     %s: \"true\" for %s:", c.Label, c.Host)
+		for _, who := range c.Who {
+			t.line("       - %s", who)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+}
+
+// ignored lists the input objects that are not egress configuration.
+func (t *reportText) ignored(notes []Note) {
+	if len(notes) == 0 {
+		return
+	}
+	t.line("")
+	t.line("Ignored (%d):", len(notes))
+	for _, n := range notes {
+		t.line("  - %s: %s", n.Object, n.Why)
+	}
 }
 
 func findingSubject(f Finding) string {
