@@ -15,7 +15,7 @@ TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(CONTROLLER_GEN)
 BUILD_TARGETS := $(BIN)/egress-operator $(BIN)/egressctl
 TEST_DEPS :=
 
-GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bin/*') go.mod go.sum
+GO_SOURCES := $(shell find . -name '*.go' -not -path './hack/*' -not -path './bench/*' -not -path './bin/*') go.mod go.sum
 
 -include mk/*.mk
 
@@ -92,13 +92,21 @@ test: tools $(TEST_DEPS) verify-generated lint ## Run every test against real co
 
 ##@ Benchmarks
 
+# Every benchmark is a program under bench/, one folder each; each prints
+# one table.
 .PHONY: bench
-bench: bench-controller bench-convergence ## Run the benchmarks and print their tables.
+bench: bench-controller bench-dns bench-convergence ## Run every benchmark (bench/) and print their tables.
 
 .PHONY: bench-controller
 bench-controller: tools ## 1000 ExternalServices on a real API server: convergence, writes, RSS.
-	go run ./hack/bench/controller
+	go run ./bench/controller
+
+# dnsperf comes from Debian; installing it needs root, as on CI and dev machines.
+.PHONY: bench-dns
+bench-dns: $(BIN)/coredns $(BIN)/etcd $(BIN)/kube-apiserver ## DNS benchmark: egressoperator vs hosts, pass-through cost, heap with 10,000 ExternalServices.
+	@command -v dnsperf >/dev/null || { echo ">> installing dnsperf from Debian"; apt-get update && apt-get install -y dnsperf; }
+	go run ./bench/dns -coredns $(BIN)/coredns
 
 .PHONY: bench-convergence
 bench-convergence: tools $(BIN)/coredns ## 50 ExternalServices on the local cluster with istiod: create → hijacked DNS answer.
-	go run ./hack/bench/convergence
+	go run ./bench/convergence

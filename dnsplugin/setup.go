@@ -75,7 +75,10 @@ func parse(c *caddy.Controller) (*config, error) {
 	seen := false
 	for c.Next() {
 		if seen {
-			return nil, plugin.ErrOnce
+			if c.Val() != pluginName {
+				return nil, c.Errf("unexpected %q after the %s block", c.Val(), pluginName)
+			}
+			return nil, c.Err(plugin.ErrOnce.Error())
 		}
 		seen = true
 

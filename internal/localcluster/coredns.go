@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/egressgate/egressgate/internal/supervisor"
 )
 
 // CoreDNSReadyTimeout bounds how long CoreDNS may take to answer.
@@ -19,7 +21,7 @@ const CoreDNSReadyTimeout = 30 * time.Second
 // for the internet, say); names nothing else answers are forwarded to this
 // machine's resolver.
 func (c *Cluster) StartCoreDNS(ctx context.Context, extra string) (string, error) {
-	port, err := freePort()
+	port, err := supervisor.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -44,7 +46,7 @@ func (c *Cluster) StartCoreDNS(ctx context.Context, extra string) (string, error
 	if err != nil {
 		return "", err
 	}
-	err = waitFor(ctx, p, CoreDNSReadyTimeout, func(ctx context.Context) error {
+	err = p.WaitReady(ctx, CoreDNSReadyTimeout, func(ctx context.Context) error {
 		m := new(dns.Msg)
 		m.SetQuestion("kubernetes.default.svc.cluster.local.", dns.TypeA)
 		_, _, err := (&dns.Client{Timeout: time.Second}).ExchangeContext(ctx, m, addr)

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/egressgate/egressgate/internal/supervisor"
 )
 
 // meshConfig is the smallest mesh configuration istiod runs with; every
@@ -43,19 +45,20 @@ func (c *Cluster) runIstiod(ctx context.Context) error {
 	}
 	var ports [3]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := supervisor.FreePort()
 		if err != nil {
 			return err
 		}
 		ports[i] = p
 	}
 	httpAddr := "127.0.0.1:" + itoa(ports[0])
+	c.IstiodXDSAddr = "127.0.0.1:" + itoa(ports[1])
 	p, err := c.start("istiod", c.bin("pilot-discovery"), []string{
 		"discovery",
 		"--kubeconfig", c.Kubeconfig,
 		"--meshConfig", mesh,
 		"--httpAddr", httpAddr,
-		"--grpcAddr", "127.0.0.1:" + itoa(ports[1]),
+		"--grpcAddr", c.IstiodXDSAddr,
 		"--monitoringAddr", "127.0.0.1:" + itoa(ports[2]),
 		"--secureGRPCAddr", "",
 		"--httpsAddr", "",
@@ -64,7 +67,7 @@ func (c *Cluster) runIstiod(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, IstiodReadyTimeout, func(ctx context.Context) error {
+	return p.WaitReady(ctx, IstiodReadyTimeout, func(ctx context.Context) error {
 		if err := httpOK(ctx, http.DefaultClient, "http://"+httpAddr+"/ready", ""); err != nil {
 			return err
 		}

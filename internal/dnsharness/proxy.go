@@ -1,4 +1,4 @@
-package harness
+package dnsharness
 
 import (
 	"errors"

@@ -1,7 +1,8 @@
-// Command convergence is the end-to-end benchmark behind `make bench`: on
-// the local cluster with istiod, kwok, the operator and CoreDNS, it creates
-// ExternalServices one after another and measures, for each, the time from
-// create to the first DNS answer carrying the gateway's address.
+// Command convergence is the end-to-end benchmark behind `make
+// bench-convergence`: on the local cluster (internal/localcluster) with
+// istiod, kwok, the operator and CoreDNS, it creates ExternalServices one
+// after another and measures, for each, the time from create to the first
+// DNS answer carrying the gateway's address.
 package main
 
 import (

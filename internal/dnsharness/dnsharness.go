@@ -1,22 +1,18 @@
-// Package harness runs the real CoreDNS binary (bin/coredns, with the
+// Package dnsharness runs the real CoreDNS binary (bin/coredns, with the
 // egressoperator plugin) beside the real kube-apiserver of internal/testenv,
-// and writes ExternalService status the way the controller does. The
-// plugin's end-to-end test and its benchmark (dnsplugin/bench) share it.
-package harness
+// and writes ExternalService status the way the controller does, so the
+// plugin can be queried end to end without the operator. The plugin's
+// end-to-end test (dnsplugin) and the DNS benchmark (bench/dns) share it.
+// CoreDNS runs under internal/supervisor.
+package dnsharness
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -29,6 +25,7 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/internal/crdpaths"
+	"github.com/egressgate/egressgate/internal/supervisor"
 )
 
 // KubeconfigContext is the context name WriteKubeconfig gives the server.
@@ -63,101 +60,72 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 	return nil
 }
 
-// FreePort returns a port that is free on 127.0.0.1 for both TCP and UDP,
-// as a DNS server needs.
-func FreePort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("find a free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("find a free port: no port free for both TCP and UDP")
-}
+// stopGrace is how long CoreDNS gets to exit after SIGTERM.
+const stopGrace = 10 * time.Second
 
 // CoreDNS is a running bin/coredns process.
-type CoreDNS struct {
-	cmd    *exec.Cmd
-	output *syncBuffer
-	exited chan struct{}
-	err    error
-}
+type CoreDNS struct{ p *supervisor.Process }
 
-// StartCoreDNS writes corefile into dir and runs bin with it. The process's
-// output is kept for Output; Stop ends it. Each change is applied to the
-// command before it starts (a benchmark pins it to a CPU that way).
-func StartCoreDNS(bin, dir, corefile string, changes ...func(*exec.Cmd)) (*CoreDNS, error) {
+// StartCoreDNS writes corefile into dir and runs bin with it there, logging
+// to dir/coredns.log; Stop ends it. Each tune is applied to the process's
+// Spec before it starts (a benchmark pins it to a CPU that way).
+func StartCoreDNS(bin, dir, corefile string, tune ...func(*supervisor.Spec)) (*CoreDNS, error) {
 	path := filepath.Join(dir, "Corefile")
 	if err := os.WriteFile(path, []byte(corefile), 0o644); err != nil {
 		return nil, fmt.Errorf("write Corefile: %w", err)
 	}
-	c := &CoreDNS{output: &syncBuffer{}, exited: make(chan struct{})}
-	c.cmd = exec.Command(bin, "-conf", path)
-	c.cmd.Dir = dir
-	c.cmd.Stdout = c.output
-	c.cmd.Stderr = c.output
-	for _, change := range changes {
-		change(c.cmd)
+	spec := supervisor.Spec{
+		Name: "coredns", Path: bin, Args: []string{"-conf", path}, Dir: dir,
+		LogPath: filepath.Join(dir, "coredns.log"),
 	}
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	for _, t := range tune {
+		t(&spec)
 	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.exited)
-	}()
-	return c, nil
+	p, err := supervisor.Start(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &CoreDNS{p: p}, nil
 }
 
 // Output is everything the process printed so far.
-func (c *CoreDNS) Output() string { return c.output.String() }
+func (c *CoreDNS) Output() string { return c.p.Output() }
 
 // Pid is the process id.
-func (c *CoreDNS) Pid() int { return c.cmd.Process.Pid }
+func (c *CoreDNS) Pid() int { return c.p.Pid() }
 
 // Stop ends the process (SIGTERM, then SIGKILL after 10 s).
-func (c *CoreDNS) Stop() {
-	select {
-	case <-c.exited:
-		return
-	default:
+func (c *CoreDNS) Stop() { _ = c.p.Stop(stopGrace) }
+
+// Contains reports whether the process output contains any of subs.
+func (c *CoreDNS) Contains(subs ...string) bool {
+	out := c.Output()
+	for _, s := range subs {
+		if strings.Contains(out, s) {
+			return true
+		}
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
+	return false
 }
 
 // WaitHTTP polls url until it answers with status want, the process exits,
-// or ctx ends. It is how a test waits for CoreDNS's ready endpoint.
-func (c *CoreDNS) WaitHTTP(ctx context.Context, url string, want int) error {
-	var last string
-	for {
-		if code, err := HTTPStatus(url); err != nil {
-			last = err.Error()
-		} else if code == want {
-			return nil
-		} else {
-			last = fmt.Sprintf("status %d", code)
+// ctx ends or timeout passes. It is how a test waits for CoreDNS's ready
+// endpoint. The error carries CoreDNS's output.
+func (c *CoreDNS) WaitHTTP(ctx context.Context, timeout time.Duration, url string, want int) error {
+	err := c.p.WaitReady(ctx, timeout, func(context.Context) error {
+		code, err := HTTPStatus(url)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("coredns exited (%v) before %s answered %d:\n%s", c.err, url, want, c.Output())
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer %d (last: %s): %w\ncoredns output:\n%s", url, want, last, ctx.Err(), c.Output())
-		case <-time.After(50 * time.Millisecond):
+		if code != want {
+			return fmt.Errorf("%s answered %d, want %d", url, code, want)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w\ncoredns output:\n%s", err, c.Output())
 	}
+	return nil
 }
 
 // HTTPStatus is the status code of a GET to url.
@@ -169,25 +137,6 @@ func HTTPStatus(url string) (int, error) {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // NewExternalService is a valid ExternalService for dnsName on port 443.
@@ -241,15 +190,4 @@ func CreateHijacked(ctx context.Context, c client.Client, name, dnsName string, 
 		return fmt.Errorf("create ExternalService %s: %w", name, err)
 	}
 	return SetStatus(ctx, c, name, metav1.ConditionTrue, addresses...)
-}
-
-// Contains reports whether the process output contains any of subs.
-func (c *CoreDNS) Contains(subs ...string) bool {
-	out := c.Output()
-	for _, s := range subs {
-		if strings.Contains(out, s) {
-			return true
-		}
-	}
-	return false
 }
