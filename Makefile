@@ -90,6 +90,21 @@ lint: ## gofmt and go vet.
 test: tools $(TEST_DEPS) verify-generated lint ## Run every test against real components (the CI command).
 	go test -p 1 -count=1 ./...
 
+# Every fuzz target, as package:Target. `make test` runs their seed corpora
+# (f.Add and testdata/fuzz) as ordinary tests; `make fuzz` fuzzes each for
+# FUZZTIME, one after another. A crash is written to the package's
+# testdata/fuzz and so becomes a test.
+FUZZ_TARGETS := ./translate:FuzzTranslate ./dnsplugin:FuzzServeDNS ./dnsplugin:FuzzParse ./cmd/egressctl:FuzzImport
+FUZZTIME ?= 1m
+
+.PHONY: fuzz
+fuzz: ## Fuzz every target for FUZZTIME each (default 1m), e.g. make fuzz FUZZTIME=10m.
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; target=$${t##*:}; \
+	  echo ">> fuzzing $$target in $$pkg for $(FUZZTIME)"; \
+	  go test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
 ##@ Benchmarks
 
 # Every benchmark is a program under bench/, one folder each; each prints

@@ -57,6 +57,12 @@ type Hijacker struct {
 // to the next plugin untouched.
 func (e *Hijacker) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if r.Opcode != dns.OpcodeQuery {
+		// NOTIFY, UPDATE and the rest go on to the plugins that handle
+		// them, except for a hijacked name: no later plugin may answer
+		// for it, whatever the opcode.
+		if len(r.Question) > 0 && e.source.Table().lookup(r.Question[0].Name) != nil {
+			return dns.RcodeRefused, nil
+		}
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 	// A query has exactly one question and is not itself a response.

@@ -288,6 +288,8 @@ func TestServeDNSMalformed(t *testing.T) {
 
 // Other opcodes (NOTIFY, UPDATE) are not queries: the plugin leaves them to
 // the next plugin even for a hijacked name.
+// Other opcodes (NOTIFY, UPDATE, ...) go to the next plugin, except for a
+// hijacked name, which no later plugin may answer: REFUSED.
 func TestServeDNSOtherOpcodes(t *testing.T) {
 	var passed int
 	next := test.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -296,15 +298,17 @@ func TestServeDNSOtherOpcodes(t *testing.T) {
 	})
 	e := &Hijacker{Next: next, source: &fakeSource{table: testTable(), synced: true}, ttl: DefaultTTL}
 	for _, op := range []int{dns.OpcodeNotify, dns.OpcodeUpdate} {
-		r := new(dns.Msg).SetQuestion("api.example.org.", dns.TypeSOA)
-		r.Opcode = op
-		rec := dnstest.NewRecorder(&test.ResponseWriter{})
-		if rcode, _ := e.ServeDNS(context.Background(), rec, r); rcode != dns.RcodeNotImplemented || rec.Msg != nil {
-			t.Errorf("opcode %s: got rcode %s, reply %v; want the next plugin's NOTIMP", dns.OpcodeToString[op], dns.RcodeToString[rcode], rec.Msg)
+		for name, want := range map[string]int{"api.example.org.": dns.RcodeRefused, "other.example.org.": dns.RcodeNotImplemented} {
+			r := new(dns.Msg).SetQuestion(name, dns.TypeSOA)
+			r.Opcode = op
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			if rcode, _ := e.ServeDNS(context.Background(), rec, r); rcode != want || rec.Msg != nil {
+				t.Errorf("opcode %s for %s: got rcode %s, reply %v; want %s", dns.OpcodeToString[op], name, dns.RcodeToString[rcode], rec.Msg, dns.RcodeToString[want])
+			}
 		}
 	}
 	if passed != 2 {
-		t.Errorf("next plugin called %d times, want 2", passed)
+		t.Errorf("next plugin called %d times, want 2 (the unmanaged name's)", passed)
 	}
 }
 

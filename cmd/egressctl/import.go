@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -90,7 +91,7 @@ func runImport(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, o
 		return fmt.Errorf("cannot read the input; fix these objects and run again:\n%w", err)
 	}
 
-	admitter, err := admission.New()
+	admitter, err := crdAdmitter()
 	if err != nil {
 		return err
 	}
@@ -198,3 +199,7 @@ func writeReport(stderr io.Writer, path string, res istioimport.Result) error {
 	}
 	return f.Close()
 }
+
+// crdAdmitter builds the offline admission from the CRD once per process:
+// compiling its CEL rules takes most of a second.
+var crdAdmitter = sync.OnceValues(admission.New)

@@ -106,7 +106,7 @@ func readObserved(path string) (translate.Observed, error) {
 // readAndAdmit reads every object of files and defaults and validates each
 // as the API server would. It fails naming every refused object.
 func readAndAdmit(ctx context.Context, files []string, stdin io.Reader) ([]*egressv1.ExternalService, error) {
-	admitter, err := admission.New()
+	admitter, err := crdAdmitter()
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,11 @@ func (im *importer) ports(h *hostState) []egressv1.ExternalServicePort {
 	}
 	protocols := map[int32]map[egressv1.Protocol][]ObjectRef{}
 	for _, f := range flows {
+		if f.upstream < 1 || f.upstream > 65535 {
+			im.notCarried.add(h.name, 0, "no port number", fmt.Sprintf(
+				"a port of %s has number %d, which is not a port (1-65535), so it is left out: give the port its number", h.name, f.upstream), f.from)
+			continue
+		}
 		if f.protocol == protoUDP {
 			im.notCarried.add(h.name, f.client, "UDP", "gateways cannot proxy UDP, so this port is left out", f.from)
 			continue
