@@ -100,6 +100,21 @@ func (im *importer) portsOrDeclared(h *hostState, port int32, proto protocol) []
 // maxPorts is the most ports and addresses an ExternalService takes.
 const maxPorts = 16
 
+// carriable reports whether an ExternalService can carry flow f at all,
+// recording why not when it cannot.
+func (im *importer) carriable(h *hostState, f flow) bool {
+	switch {
+	case f.upstream < 1 || f.upstream > 65535:
+		im.notCarried.add(h.name, 0, "no port number", fmt.Sprintf(
+			"a port of %s has number %d, which is not a port (1-65535), so it is left out: give the port its number", h.name, f.upstream), f.from)
+		return false
+	case f.protocol == protoUDP:
+		im.notCarried.add(h.name, f.client, "UDP", "gateways cannot proxy UDP, so this port is left out", f.from)
+		return false
+	}
+	return true
+}
+
 // ports turns the flows of h into ExternalService ports, recording what
 // they do not carry: TLS origination, port changes, UDP, sidecar-only
 // traffic.
@@ -113,13 +128,7 @@ func (im *importer) ports(h *hostState) []egressv1.ExternalServicePort {
 	}
 	protocols := map[int32]map[egressv1.Protocol][]ObjectRef{}
 	for _, f := range flows {
-		if f.upstream < 1 || f.upstream > 65535 {
-			im.notCarried.add(h.name, 0, "no port number", fmt.Sprintf(
-				"a port of %s has number %d, which is not a port (1-65535), so it is left out: give the port its number", h.name, f.upstream), f.from)
-			continue
-		}
-		if f.protocol == protoUDP {
-			im.notCarried.add(h.name, f.client, "UDP", "gateways cannot proxy UDP, so this port is left out", f.from)
+		if !im.carriable(h, f) {
 			continue
 		}
 		proto := esProtocol(f.protocol)
