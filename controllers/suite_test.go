@@ -28,7 +28,7 @@ import (
 	"github.com/egressgate/egressgate/translate"
 )
 
-const gatewayNS = "egress-operator-system"
+const gatewayNS = egressv1.DefaultGatewayNamespace
 
 // reconcileTimeout bounds each wait for the operator on the real API server.
 const reconcileTimeout = 30 * time.Second

@@ -30,6 +30,8 @@ import (
 	"github.com/egressgate/egressgate/internal/dnsharness"
 	"github.com/egressgate/egressgate/internal/supervisor"
 	"github.com/egressgate/egressgate/internal/testenv"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // Named timeouts: how long a behaviour may take to show, never asserted as
@@ -41,7 +43,7 @@ const (
 	queryTimeout  = 2 * time.Second  // one DNS exchange
 )
 
-const gatewayNamespace = "egress-operator-system"
+const gatewayNamespace = egressv1.DefaultGatewayNamespace
 
 // The upstream zone: every test name has A, AAAA and HTTPS records, all of
 // which a hijacked name must hide.

@@ -21,6 +21,8 @@ import (
 	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/testenv"
 	"github.com/egressgate/egressgate/translate"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // childrenPerService is what the operator creates for each: 2
@@ -29,7 +31,7 @@ const childrenPerService = 7
 
 // The namespaces the operator's and the plain client's children go to.
 const (
-	gatewayNamespace = "egress-operator-system"
+	gatewayNamespace = egressv1.DefaultGatewayNamespace
 	plainNamespace   = "plain-client"
 )
 

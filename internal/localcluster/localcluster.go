@@ -29,6 +29,8 @@ import (
 
 	"github.com/egressgate/egressgate/internal/crdpaths"
 	"github.com/egressgate/egressgate/internal/supervisor"
+
+	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // Named bounds on how long each component may take to become ready.
@@ -46,7 +48,7 @@ const (
 // Namespaces the cluster starts with.
 const (
 	IstioNamespace   = "istio-system"
-	GatewayNamespace = "egress-operator-system"
+	GatewayNamespace = egressv1.DefaultGatewayNamespace
 )
 
 // NodeName is the one kwok node.
