@@ -38,6 +38,7 @@ type config struct {
 	ttl         uint32
 	kubeconfig  string // empty: in-cluster config
 	kubecontext string
+	snapshot    string // empty: no snapshot
 }
 
 func setup(c *caddy.Controller) error {
@@ -53,6 +54,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	source.snapshotPath = cfg.snapshot
 	c.OnStartup(source.Start)
 	c.OnShutdown(source.Stop)
 
@@ -69,6 +71,7 @@ func setup(c *caddy.Controller) error {
 //	egressoperator [GATEWAY-NAMESPACE] [ZONE] {
 //	    kubeconfig PATH [CONTEXT]
 //	    ttl SECONDS
+//	    snapshot PATH
 //	}
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{namespace: DefaultGatewayNamespace, zone: DefaultZone, ttl: DefaultTTL}
@@ -111,6 +114,12 @@ func parse(c *caddy.Controller) (*config, error) {
 				if len(args) == 2 {
 					cfg.kubecontext = args[1]
 				}
+			case "snapshot":
+				args := c.RemainingArgs()
+				if len(args) != 1 {
+					return nil, c.ArgErr()
+				}
+				cfg.snapshot = args[0]
 			case "ttl":
 				args := c.RemainingArgs()
 				if len(args) != 1 {

@@ -40,6 +40,7 @@ func TestParse(t *testing.T) {
 			kubeconfig /etc/coredns/kubeconfig prod
 			ttl 10
 		}`, with(func(c *config) { c.kubeconfig = "/etc/coredns/kubeconfig"; c.kubecontext = "prod"; c.ttl = 10 })},
+		{"egressoperator {\nsnapshot /var/run/egressoperator/table.json\n}", with(func(c *config) { c.snapshot = "/var/run/egressoperator/table.json" })},
 
 		{`egressoperator a cluster.local extra`, nil},
 		{`egressoperator Not_A_Namespace`, nil},
@@ -54,6 +55,8 @@ func TestParse(t *testing.T) {
 		{"egressoperator {\nkubeconfig a b c\n}", nil},
 		{"egressoperator {\nfallthrough\n}", nil},
 		{"egressoperator\negressoperator", nil},
+		{"egressoperator {\nsnapshot\n}", nil},
+		{"egressoperator {\nsnapshot a b\n}", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.input, func(t *testing.T) {
@@ -119,8 +122,8 @@ func TestShippedCorefile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("parse %q: %v", text.String(), err)
 		}
-		if cfg.namespace != DefaultGatewayNamespace || cfg.zone != DefaultZone || cfg.kubeconfig != "" {
-			t.Errorf("shipped stanza gives %+v; want the gateway namespace %s, zone %s and in-cluster credentials",
+		if cfg.namespace != DefaultGatewayNamespace || cfg.zone != DefaultZone || cfg.kubeconfig != "" || cfg.snapshot == "" {
+			t.Errorf("shipped stanza gives %+v; want the gateway namespace %s, zone %s, in-cluster credentials and a snapshot",
 				*cfg, DefaultGatewayNamespace, DefaultZone)
 		}
 	}

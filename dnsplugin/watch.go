@@ -1,7 +1,10 @@
 package dnsplugin
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"io"
 	"sync"
@@ -42,6 +45,14 @@ type kubeSource struct {
 	table   atomic.Pointer[Table]
 	synced  atomic.Bool
 	changed chan struct{}
+
+	// snapshotPath, when set, is where every complete table is kept and
+	// where Start looks for one (see snapshot.go). fromSnapshot is set
+	// while the table in place came from that file; lastSnapshot is the
+	// content last written.
+	snapshotPath string
+	fromSnapshot atomic.Bool
+	lastSnapshot []byte
 
 	cancel   context.CancelFunc
 	running  sync.WaitGroup
@@ -196,11 +207,13 @@ func (s *kubeSource) notify() {
 	}
 }
 
-// Start runs the informers and the table builder, then waits up to the
-// startup timeout for the first sync. It never fails: an unreachable API
-// server means CoreDNS serves (passing every name through) and ready says
-// the plugin is not ready until the sync happens.
+// Start loads the snapshot, if there is one, runs the informers and the
+// table builder, then waits up to the startup timeout for the first sync. It
+// never fails. With the API server unreachable, CoreDNS serves the snapshot
+// (and is ready) or, without one, passes every name through and is not
+// ready until the sync happens.
 func (s *kubeSource) Start() error {
+	s.loadSnapshot()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.running.Add(3)
@@ -216,6 +229,10 @@ func (s *kubeSource) Start() error {
 		select {
 		case <-poll.C:
 		case <-deadline.C:
+			if s.fromSnapshot.Load() {
+				log.Warningf("no complete list of ExternalServices and gateway pods after %s: serving the snapshot until there is one", s.timeout)
+				return nil
+			}
 			log.Warningf("no complete list of ExternalServices and gateway pods after %s: serving without it, not ready", s.timeout)
 			return nil
 		}
@@ -242,8 +259,50 @@ func (s *kubeSource) Stop() error {
 	return nil
 }
 
-// HasSynced reports whether a table built from complete lists is in place.
-func (s *kubeSource) HasSynced() bool { return s.synced.Load() }
+// HasSynced reports whether a table built from complete lists is in place:
+// one built from the watches, or the snapshot of one.
+func (s *kubeSource) HasSynced() bool { return s.synced.Load() || s.fromSnapshot.Load() }
+
+// loadSnapshot puts the snapshot's table in place, if the file exists and
+// reads; anything else is logged and CoreDNS starts without it.
+func (s *kubeSource) loadSnapshot() {
+	if s.snapshotPath == "" {
+		return
+	}
+	t, written, err := readSnapshot(s.snapshotPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		log.Infof("no snapshot at %s yet", s.snapshotPath)
+		return
+	case err != nil:
+		log.Warningf("ignoring the snapshot: %v", err)
+		return
+	}
+	s.table.Store(t)
+	s.fromSnapshot.Store(true)
+	log.Infof("loaded the snapshot of %s: %d hijacked names, %d gateway pod IPs; the watches replace it once synced", written.Format(time.RFC3339), t.Len(), len(t.gateways))
+}
+
+// saveSnapshot keeps t, a table built from complete lists, in the snapshot
+// file when it differs from the one last written.
+func (s *kubeSource) saveSnapshot(t *Table) {
+	if s.snapshotPath == "" {
+		return
+	}
+	b, err := encodeSnapshot(t)
+	if err != nil {
+		log.Warningf("encoding the snapshot: %v", err)
+		return
+	}
+	if bytes.Equal(b, s.lastSnapshot) {
+		return
+	}
+	if err := writeSnapshot(s.snapshotPath, b); err != nil {
+		log.Warningf("%v; a restart during an API server outage will pass hijacked names through", err)
+		return
+	}
+	s.lastSnapshot = b
+}
 
 // Table returns the current snapshot.
 func (s *kubeSource) Table() *Table { return s.table.Load() }
@@ -268,7 +327,14 @@ func (s *kubeSource) build(ctx context.Context) {
 		// Read the sync state before the stores: a table built from
 		// stores that were complete at this moment is complete.
 		complete := s.informersSynced()
+		if !complete && s.fromSnapshot.Load() {
+			continue // a partial list must not replace the snapshot
+		}
 		s.rebuild()
+		if complete {
+			s.fromSnapshot.Store(false)
+			s.saveSnapshot(s.table.Load())
+		}
 		if complete && !s.synced.Swap(true) {
 			poll = nil // synced: only changes matter from now on
 			t := s.table.Load()

@@ -96,6 +96,13 @@ func (p *TCPProxy) Cut() {
 	}
 }
 
+// Restore lets new connections through again after Cut.
+func (p *TCPProxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
 // Dropped is how many connections arrived since Cut.
 func (p *TCPProxy) Dropped() int {
 	p.mu.Lock()
