@@ -69,7 +69,9 @@ func (r *restartRig) start(t, owner *testing.T) {
 		}
 	})
 	eventually(t, "CoreDNS serving", startTimeout, func() error {
-		return both(func(proto string) error { return r.check(proto, "", "ns.example.org.", dns.TypeA, noError("192.0.2.53")) })
+		return both(func(proto string) error {
+			return r.check(proto, "", "ns.example.org.", dns.TypeA, noError("192.0.2.53"))
+		})
 	})
 }
 
