@@ -125,8 +125,9 @@ type ExternalServiceSpec struct {
 	IpOverride []string `json:"ipOverride,omitempty"`
 
 	// EnvoyClusterMaxConnections caps the connections the gateway opens to
-	// the external host (Envoy's circuit breaker, default 1024). Carried as
-	// a DestinationRule connection pool.
+	// the external host (Envoy's circuit breaker). Carried as a
+	// DestinationRule connection pool; without it Istio sets no practical
+	// limit (4294967295), not Envoy's own default of 1024.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
 	// +optional

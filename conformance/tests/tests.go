@@ -21,10 +21,10 @@ import (
 )
 
 // Order lists every test's ShortName in the order they run: by profile in
-// report order (Core, DNS, Policy, Istio, Resilience, DataPlane), and
-// within Resilience the least disruptive first, so the tests that restart
-// the operator and stop the API server run after everything else that
-// needs a healthy cluster.
+// report order (Core, DNS, Policy, Istio, EnvoyConfig, Resilience,
+// DataPlane), and within Resilience the least disruptive first, so the
+// tests that restart the operator and stop the API server run after
+// everything else that needs a healthy cluster.
 var Order = []string{
 	// Core
 	"SamplesAccepted",
@@ -51,6 +51,10 @@ var Order = []string{
 	// Istio
 	"IstioAcceptsGeneratedObjects",
 	"IstioGatewayCarriesSettings",
+	// EnvoyConfig
+	"EnvoyConfigSamples",
+	"EnvoyConfigGeneratedCases",
+	"EnvoyConfigFollowsUpdates",
 	// Resilience
 	"ResilienceOperatorRestartNoWrites",
 	"ResilienceLeaderHandover",
