@@ -14,7 +14,7 @@ TEST_DEPS += $(BIN)/coredns
 # newer than its inputs.
 $(BIN)/coredns: $(DNS_SOURCES) go.mod go.sum
 	@echo ">> building CoreDNS with egressoperator (the first build takes a few minutes)"
-	go build -o $@ ./cmd/coredns
+	go build -ldflags "$(VERSION_LDFLAGS)" -o $@ ./cmd/coredns
 	@touch $@
 
 .PHONY: build-dns

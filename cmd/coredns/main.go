@@ -18,12 +18,19 @@ import (
 	"github.com/coredns/coredns/coremain"
 
 	_ "github.com/egressgate/egressgate/dnsplugin" // registers egressoperator
+	"github.com/egressgate/egressgate/internal/version"
 )
 
 // directive is the plugin's name in the Corefile.
 const directive = "egressoperator"
 
 func init() {
+	// CoreDNS's -version prints GitCommit on its second line; make it say
+	// which egressgate build this is.
+	if coremain.GitCommit == "" {
+		v, c := version.Get()
+		coremain.GitCommit = fmt.Sprintf("egressgate %s (commit %s)", v, c)
+	}
 	d, err := withEgressOperator(dnsserver.Directives)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

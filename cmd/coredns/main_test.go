@@ -2,9 +2,11 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
 )
 
 // The binary's plugin chain: egressoperator after acl and immediately before
@@ -36,5 +38,12 @@ func TestWithEgressOperatorRefusesUnexpectedOrder(t *testing.T) {
 		if _, err := withEgressOperator(d); err == nil {
 			t.Errorf("withEgressOperator(%v) succeeded; want an error", d)
 		}
+	}
+}
+
+// CoreDNS's -version line names the egressgate build.
+func TestVersionNamesEgressgate(t *testing.T) {
+	if !strings.HasPrefix(coremain.GitCommit, "egressgate ") || !strings.Contains(coremain.GitCommit, "(commit ") {
+		t.Errorf("coremain.GitCommit = %q, want the egressgate version and commit", coremain.GitCommit)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/egressgate/egressgate/internal/version"
+
 	"github.com/spf13/cobra"
 )
 
@@ -23,10 +25,17 @@ func newRootCommand() *cobra.Command {
 		Short:         "Work with egressgate ExternalServices",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String("egressctl"),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	dev := &cobra.Command{Use: "dev", Short: "Run egressgate on this machine"}
 	dev.AddCommand(newDevUpCommand())
-	root.AddCommand(newTranslateCommand(), newImportCommand(), newStatusCommand())
+	root.AddCommand(newTranslateCommand(), newImportCommand(), newStatusCommand(), &cobra.Command{
+		Use:   "version",
+		Short: "Print egressctl's version and the commit it was built from",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.String("egressctl")) },
+	})
 	root.AddCommand(dev)
 	return root
 }
