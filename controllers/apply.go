@@ -1,5 +1,5 @@
-// Applying: the desired children are server-side applied in order under
-// one field manager, and those already up to date (by their applied-hash
+// Applying: the desired children are server-side applied, NetworkPolicies
+// before the Gateway, under one field manager, and those already up to date (by their applied-hash
 // annotation) are skipped, so a steady state makes no writes.
 
 package controllers
@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -132,52 +134,82 @@ func isEmpty(v any) bool {
 	return false
 }
 
-// apply server-side applies the desired children in order, skipping those
-// already up to date. It stops at the first failure, so a Gateway is never
-// applied without its NetworkPolicies.
+// apply server-side applies the desired children, skipping those already
+// up to date, in two steps: everything the translator puts before the
+// Gateway (NetworkPolicies, options ConfigMap, Istio configuration), then
+// the Gateway and its routes. Children within a step do not depend on each
+// other and are applied at once; a failure in the first step stops the
+// second, so a Gateway is never applied without its NetworkPolicies.
 func (r *Reconciler) apply(ctx context.Context, objects []client.Object) error {
-	for _, obj := range objects {
-		gvk := obj.GetObjectKind().GroupVersionKind()
-		kind, ok := kindOf(gvk)
-		if !ok {
-			return fmt.Errorf("translator produced an unknown kind %s", gvk)
+	split := len(objects)
+	for i, obj := range objects {
+		if obj.GetObjectKind().GroupVersionKind() == gatewayKind.gvk {
+			split = i
+			break
 		}
-		if kind.optional && !r.served(kind) {
-			continue
-		}
-		desired, err := ApplyConfiguration(obj)
+	}
+	if err := r.applyAtOnce(ctx, objects[:split]); err != nil {
+		return err
+	}
+	return r.applyAtOnce(ctx, objects[split:])
+}
+
+// applyAtOnce applies objects concurrently and joins their errors.
+func (r *Reconciler) applyAtOnce(ctx context.Context, objects []client.Object) error {
+	errs := make([]error, len(objects))
+	var wg sync.WaitGroup
+	for i, obj := range objects {
+		wg.Go(func() { errs[i] = r.applyOne(ctx, obj) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// applyOne server-side applies obj unless it is up to date or its kind is
+// not served.
+func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	kind, ok := kindOf(gvk)
+	if !ok {
+		return fmt.Errorf("translator produced an unknown kind %s", gvk)
+	}
+	if kind.optional && !r.served(kind) {
+		return nil
+	}
+	desired, err := ApplyConfiguration(obj)
+	if err != nil {
+		return err
+	}
+	// The read waits for this key's own earlier writes only, so a pass
+	// never re-applies what the one before it wrote.
+	existing := kind.newObj()
+	err = r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+	default:
+		m, err := toMap(existing)
 		if err != nil {
 			return err
 		}
-		existing := kind.newObj()
-		err = r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return fmt.Errorf("get %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
-		default:
-			m, err := toMap(existing)
-			if err != nil {
-				return err
-			}
-			if upToDate(desired, &unstructured.Unstructured{Object: m}) {
-				continue
-			}
+		if upToDate(desired, &unstructured.Unstructured{Object: m}) {
+			return nil
 		}
-		// The body is the unstructured form; the target is typed, so the
-		// client's read-your-writes tracking uses the same typed cache the
-		// reads above use.
-		body, err := desired.MarshalJSON()
-		if err != nil {
-			return fmt.Errorf("encode %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
-		}
-		target := kind.newObj()
-		target.SetNamespace(obj.GetNamespace())
-		target.SetName(obj.GetName())
-		if err := r.Client.Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
-			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("apply %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
-		}
+	}
+	// The body is the unstructured form; the target is typed, so the
+	// client's read-your-writes tracking uses the same typed cache the
+	// read above uses.
+	body, err := desired.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+	}
+	target := kind.newObj()
+	target.SetNamespace(obj.GetNamespace())
+	target.SetName(obj.GetName())
+	if err := r.Client.Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
+		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
 }

@@ -18,7 +18,10 @@ import (
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
-// ensureFinalizer adds the finalizer to es unless it is there.
+// ensureFinalizer adds the finalizer to es unless it is there: the
+// admission policy in config/admission adds it at creation where it is
+// installed, and this patch is the fallback. The update it causes starts
+// no pass of its own (see externalServiceChanged).
 func (r *Reconciler) ensureFinalizer(ctx context.Context, es *egressv1.ExternalService) error {
 	if controllerutil.ContainsFinalizer(es, egressv1.Finalizer) {
 		return nil
@@ -46,8 +49,7 @@ func (r *Reconciler) finalize(ctx context.Context, es *egressv1.ExternalService)
 		return ctrl.Result{RequeueAfter: requeueWhileWaiting}, nil
 	}
 	var policies networkingv1.NetworkPolicyList
-	if err := r.Client.List(ctx, &policies, client.InNamespace(r.Options.GatewayNamespace),
-		client.MatchingLabels{egressv1.LabelExternalService: es.Name}); err != nil {
+	if err := r.listChildren(ctx, &policies, es.Name); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list NetworkPolicies: %w", err)
 	}
 	if len(policies.Items) > 0 {

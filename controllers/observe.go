@@ -49,7 +49,10 @@ func (r *Reconciler) observe(ctx context.Context, es *egressv1.ExternalService) 
 // returns "" when es owns it.
 func (r *Reconciler) dnsNameOwner(ctx context.Context, es *egressv1.ExternalService) (string, error) {
 	var claimants egressv1.ExternalServiceList
-	if err := r.Client.List(ctx, &claimants, client.MatchingFields{dnsNameIndex: es.Spec.DnsName}); err != nil {
+	// The operator never writes a dnsName, so this list need not wait for
+	// its own writes (status, finalizers) to reach the cache.
+	if err := r.Client.List(ctx, &claimants, client.MatchingFields{dnsNameIndex: es.Spec.DnsName},
+		client.DisableReadYourWritesConsistency); err != nil {
 		return "", fmt.Errorf("list ExternalServices claiming %s: %w", es.Spec.DnsName, err)
 	}
 	all := make([]*egressv1.ExternalService, len(claimants.Items))
@@ -88,7 +91,7 @@ func (r *Reconciler) gatewayProgrammed(ctx context.Context, name string) (*metav
 func (r *Reconciler) availableReplicas(ctx context.Context, name string) (int32, error) {
 	var deployments appsv1.DeploymentList
 	if err := r.Client.List(ctx, &deployments, client.InNamespace(r.Options.GatewayNamespace),
-		client.MatchingLabels{egressv1.LabelGatewayName: name}); err != nil {
+		client.MatchingLabels{egressv1.LabelGatewayName: name}, client.DisableReadYourWritesConsistency); err != nil {
 		return 0, fmt.Errorf("list gateway Deployments: %w", err)
 	}
 	var available int32
@@ -103,7 +106,7 @@ func (r *Reconciler) availableReplicas(ctx context.Context, name string) (int32,
 func (r *Reconciler) gatewayAddresses(ctx context.Context, name string) ([]string, error) {
 	var services corev1.ServiceList
 	if err := r.Client.List(ctx, &services, client.InNamespace(r.Options.GatewayNamespace),
-		client.MatchingLabels{egressv1.LabelGatewayName: name}); err != nil {
+		client.MatchingLabels{egressv1.LabelGatewayName: name}, client.DisableReadYourWritesConsistency); err != nil {
 		return nil, fmt.Errorf("list gateway Services: %w", err)
 	}
 	var addresses []string

@@ -31,8 +31,7 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 			continue
 		}
 		list := k.newList()
-		if err := r.Client.List(ctx, list, client.InNamespace(r.Options.GatewayNamespace),
-			client.MatchingLabels{egressv1.LabelExternalService: name}); err != nil {
+		if err := r.listChildren(ctx, list, name, client.DisableReadYourWritesConsistency); err != nil {
 			return false, fmt.Errorf("list %s: %w", k, err)
 		}
 		for _, child := range k.items(list) {
@@ -55,6 +54,17 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 		}
 	}
 	return waiting, nil
+}
+
+// listChildren lists the children of the ExternalService called name of
+// one kind, from the cache's index rather than a scan of the namespace.
+// Without read-your-writes a list may miss a child this pass just made
+// (which is wanted anyway) or show one it just deleted (deleting it again
+// is NotFound, ignored), so prune passes opts; finalize waits for its
+// deletes.
+func (r *Reconciler) listChildren(ctx context.Context, list client.ObjectList, name string, opts ...client.ListOption) error {
+	opts = append(opts, client.InNamespace(r.Options.GatewayNamespace), client.MatchingFields{childIndex: name})
+	return r.Client.List(ctx, list, opts...)
 }
 
 // gatewayGone reports whether no Gateway, Deployment or pod of the gateway

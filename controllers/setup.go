@@ -16,8 +16,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -26,6 +28,18 @@ import (
 
 // dnsNameIndex indexes ExternalServices by spec.dnsName to find claimants.
 const dnsNameIndex = "spec.dnsName"
+
+// childIndex indexes children by the ExternalService they belong to (their
+// egress.monzo.com/external-service label), so a pass finds its own
+// children without scanning every child in the namespace.
+const childIndex = "metadata.labels.external-service"
+
+func childIndexValue(o client.Object) []string {
+	if name := o.GetLabels()[egressv1.LabelExternalService]; name != "" {
+		return []string{name}
+	}
+	return nil
+}
 
 // SetupWithManager registers the controller, its index and the watches of
 // every child kind the cluster serves now. Kinds installed later are watched
@@ -66,8 +80,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) claimantsHandler() handler.TypedEventHandler[*egressv1.ExternalService, reconcile.Request] {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], es *egressv1.ExternalService) {
 		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: es.Name}})
+		// This runs on the informer's goroutine: waiting here for the
+		// operator's own writes would hold every other event back.
 		var peers egressv1.ExternalServiceList
-		if err := r.Client.List(ctx, &peers, client.MatchingFields{dnsNameIndex: es.Spec.DnsName}); err != nil {
+		if err := r.Client.List(ctx, &peers, client.MatchingFields{dnsNameIndex: es.Spec.DnsName},
+			client.DisableReadYourWritesConsistency); err != nil {
 			return
 		}
 		for _, p := range peers.Items {
@@ -79,6 +96,9 @@ func (r *Reconciler) claimantsHandler() handler.TypedEventHandler[*egressv1.Exte
 			enqueue(ctx, q, e.Object)
 		},
 		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*egressv1.ExternalService], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if !externalServiceChanged(e.ObjectOld, e.ObjectNew) {
+				return
+			}
 			enqueue(ctx, q, e.ObjectNew)
 			if e.ObjectOld.Spec.DnsName != e.ObjectNew.Spec.DnsName {
 				enqueue(ctx, q, e.ObjectOld)
@@ -91,6 +111,27 @@ func (r *Reconciler) claimantsHandler() handler.TypedEventHandler[*egressv1.Exte
 			enqueue(ctx, q, e.Object)
 		},
 	}
+}
+
+// externalServiceChanged reports whether an update can change what a pass
+// does: a new generation (the spec), the start of deletion, or the
+// finalizer gone. Status writes and the finalizer being added, which every
+// first pass makes, start no second pass.
+func externalServiceChanged(old, updated *egressv1.ExternalService) bool {
+	return old.Generation != updated.Generation ||
+		!old.DeletionTimestamp.Equal(updated.DeletionTimestamp) ||
+		!controllerutil.ContainsFinalizer(updated, egressv1.Finalizer)
+}
+
+// notOwnCreate drops the create events of children that carry the
+// operator's applied-hash: the pass that applied them needs no other. A
+// child's updates and deletes, and creates of anything else, still start a
+// pass.
+var notOwnCreate = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool {
+		_, applied := e.Object.GetAnnotations()[egressv1.AnnotationAppliedHash]
+		return !applied
+	},
 }
 
 // ensureWatches watches every child kind the cluster serves and returns the
@@ -109,8 +150,12 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 			}
 			return nil, fmt.Errorf("look up %s: %w", k, err)
 		}
+		if err := r.mgr.GetFieldIndexer().IndexField(context.Background(), k.newObj(), childIndex, childIndexValue); err != nil {
+			return nil, fmt.Errorf("index %s by ExternalService: %w", k, err)
+		}
 		src := source.Kind(r.mgr.GetCache(), k.newObj(),
-			handler.EnqueueRequestForOwner(r.mgr.GetScheme(), r.mapper, &egressv1.ExternalService{}, handler.OnlyControllerOwner()))
+			handler.EnqueueRequestForOwner(r.mgr.GetScheme(), r.mapper, &egressv1.ExternalService{}, handler.OnlyControllerOwner()),
+			notOwnCreate)
 		if err := r.controller.Watch(src); err != nil {
 			return nil, fmt.Errorf("watch %s: %w", k, err)
 		}

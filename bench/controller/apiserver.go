@@ -6,15 +6,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
@@ -43,57 +40,41 @@ func service(prefix string, i int) *egressv1.ExternalService {
 	}
 }
 
-// waitChildren polls until the namespace holds want children.
-func waitChildren(ctx context.Context, c client.Client, ns string, want int) error {
-	kinds := []schema.GroupVersionKind{
-		{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicyList"},
-		{Version: "v1", Kind: "ConfigMapList"},
-		{Group: "networking.istio.io", Version: "v1", Kind: "ServiceEntryList"},
-		{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayList"},
-		{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "TLSRouteList"},
-		{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "TCPRouteList"},
-	}
-	for {
-		total := 0
-		for _, gvk := range kinds {
-			list := &metav1.PartialObjectMetadataList{}
-			list.SetGroupVersionKind(gvk)
-			if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{egressv1.LabelManagedBy: egressv1.ManagedByValue}); err != nil {
-				return err
-			}
-			total += len(list.Items)
-		}
-		if total >= want {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d children after the timeout: %w", total, want, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+// writes counts API writes to the operator's resources: to children, to
+// ExternalServices' status, and the rest (finalizer patches, deletes).
+type writes struct{ children, status, other float64 }
+
+func (w writes) minus(o writes) writes {
+	return writes{w.children - o.children, w.status - o.status, w.other - o.other}
 }
 
+func (w writes) per(n int) writes {
+	f := float64(n)
+	return writes{w.children / f, w.status / f, w.other / f}
+}
+
+func (w writes) total() float64 { return w.children + w.status + w.other }
+
 // apiWrites is the API server's count of writes to the operator's resources.
-func apiWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
+func apiWrites(ctx context.Context, cfg *rest.Config) (writes, error) {
+	var w writes
 	rc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return 0, err
+		return w, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return w, err
 	}
 	resp, err := rc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("read API server metrics: %w", err)
+		return w, fmt.Errorf("read API server metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	families, err := parseMetrics(resp.Body)
 	if err != nil {
-		return 0, err
+		return w, err
 	}
-	var total float64
 	for _, m := range families["apiserver_request_total"].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.GetLabel() {
@@ -111,9 +92,17 @@ func apiWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
 		if labels["resource"] == "externalservices" && labels["verb"] == "POST" {
 			continue
 		}
-		total += m.GetCounter().GetValue()
+		v := m.GetCounter().GetValue()
+		switch {
+		case labels["resource"] != "externalservices":
+			w.children += v
+		case labels["subresource"] == "status":
+			w.status += v
+		default:
+			w.other += v
+		}
 	}
-	return total, nil
+	return w, nil
 }
 
 func parseMetrics(r io.Reader) (map[string]*dto.MetricFamily, error) {

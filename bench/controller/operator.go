@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/egressgate/egressgate/internal/supervisor"
 )
 
@@ -36,6 +38,9 @@ func startOperator(bin, kubeconfig, dir string) (*operator, error) {
 	if p := os.Getenv("BENCH_PPROF_ADDR"); p != "" {
 		args = append(args, "--pprof-bind-address", p)
 	}
+	if *operatorArgs != "" {
+		args = append(args, strings.Fields(*operatorArgs)...)
+	}
 	var env []string
 	if *operatorMemLimit != "" {
 		// Only the operator: etcd and kube-apiserver keep their own defaults.
@@ -55,20 +60,47 @@ func startOperator(bin, kubeconfig, dir string) (*operator, error) {
 // it again does nothing.
 func (o *operator) stop() { _ = o.proc.Stop(stopGrace) }
 
-// metric sums a metric of the externalservice controller from the
-// operator's /metrics; -1 while the endpoint is not up.
-func (o *operator) metric(ctx context.Context, name string) float64 {
+// families reads the operator's /metrics; nil while it is not up.
+func (o *operator) families(ctx context.Context) map[string]*dto.MetricFamily {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.metricsAddr+"/metrics", nil)
 	if err != nil {
-		return -1
+		return nil
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return -1
+		return nil
 	}
 	defer resp.Body.Close()
 	fams, err := parseMetrics(resp.Body)
 	if err != nil {
+		return nil
+	}
+	return fams
+}
+
+// total sums every series of a counter of the operator.
+func (o *operator) total(ctx context.Context, name string) float64 {
+	var sum float64
+	for _, m := range o.families(ctx)[name].GetMetric() {
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
+}
+
+// histogramSum sums the observations of a histogram of the operator.
+func (o *operator) histogramSum(ctx context.Context, name string) float64 {
+	var sum float64
+	for _, m := range o.families(ctx)[name].GetMetric() {
+		sum += m.GetHistogram().GetSampleSum()
+	}
+	return sum
+}
+
+// metric sums a metric of the externalservice controller from the
+// operator's /metrics; -1 while the endpoint is not up.
+func (o *operator) metric(ctx context.Context, name string) float64 {
+	fams := o.families(ctx)
+	if fams == nil {
 		return -1
 	}
 	var sum float64
