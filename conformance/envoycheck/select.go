@@ -78,10 +78,6 @@ func Select(l *listenerv3.Listener, c Conn) (*Chain, error) {
 	if l.GetFilterChainMatcher() != nil {
 		return nil, fmt.Errorf("listener %s selects filter chains with a filter_chain_matcher, which this check does not evaluate (Envoy ignores every filter_chain_match then)", l.Name)
 	}
-	type cand struct {
-		i  int
-		fc *listenerv3.FilterChain
-	}
 	var cands []cand
 	for i, fc := range l.FilterChains {
 		if u := unmodelled(fc.GetFilterChainMatch()); len(u) > 0 {
@@ -89,64 +85,9 @@ func Select(l *listenerv3.Listener, c Conn) (*Chain, error) {
 		}
 		cands = append(cands, cand{i, fc})
 	}
-	// Each step keeps the most specific matching chains; a chain that does
-	// not constrain a field matches any value, but only when no chain
-	// matches the value specifically.
-	step := func(specific func(*listenerv3.FilterChainMatch) (matches bool, rank int, constrains bool)) {
-		best, bestRank := []cand(nil), -1
-		var open []cand
-		for _, c := range cands {
-			ok, rank, constrains := specific(c.fc.GetFilterChainMatch())
-			switch {
-			case !constrains:
-				open = append(open, c)
-			case ok && rank > bestRank:
-				best, bestRank = []cand{c}, rank
-			case ok && rank == bestRank:
-				best = append(best, c)
-			}
-		}
-		if len(best) > 0 {
-			cands = best
-		} else {
-			cands = open
-		}
+	for _, specific := range []matcher{c.matchesPort, c.matchesServerName, c.matchesTransportProtocol, c.matchesALPN} {
+		cands = narrow(cands, specific)
 	}
-	step(func(m *listenerv3.FilterChainMatch) (bool, int, bool) {
-		if m.GetDestinationPort() == nil {
-			return false, 0, false
-		}
-		return m.GetDestinationPort().GetValue() == c.Port, 0, true
-	})
-	step(func(m *listenerv3.FilterChainMatch) (bool, int, bool) {
-		if len(m.GetServerNames()) == 0 {
-			return false, 0, false
-		}
-		rank := -1
-		for _, n := range m.GetServerNames() {
-			n = strings.ToLower(n)
-			switch {
-			case c.SNI == "":
-			case n == c.SNI:
-				rank = max(rank, 1<<16)
-			case strings.HasPrefix(n, "*.") && strings.HasSuffix(c.SNI, n[1:]):
-				rank = max(rank, len(n))
-			}
-		}
-		return rank >= 0, rank, true
-	})
-	step(func(m *listenerv3.FilterChainMatch) (bool, int, bool) {
-		if m.GetTransportProtocol() == "" {
-			return false, 0, false
-		}
-		return m.GetTransportProtocol() == c.transportProtocol(), 0, true
-	})
-	step(func(m *listenerv3.FilterChainMatch) (bool, int, bool) {
-		if len(m.GetApplicationProtocols()) == 0 {
-			return false, 0, false
-		}
-		return slices.ContainsFunc(c.ALPN, func(p string) bool { return slices.Contains(m.GetApplicationProtocols(), p) }), 0, true
-	})
 	if len(cands) > 0 {
 		return &Chain{cands[0].fc, chainName(l, cands[0].i)}, nil
 	}
@@ -174,4 +115,78 @@ func chains(l *listenerv3.Listener) []Chain {
 		out = append(out, Chain{l.DefaultFilterChain, "the default filter chain of listener " + l.Name})
 	}
 	return out
+}
+
+// cand is a filter chain of a listener, the i-th.
+type cand struct {
+	i  int
+	fc *listenerv3.FilterChain
+}
+
+// matcher says whether a filter chain match constrains one field, and if
+// so whether the connection matches it and how specifically.
+type matcher func(*listenerv3.FilterChainMatch) (matches bool, rank int, constrains bool)
+
+// narrow keeps the most specific matching chains; a chain that does
+// not constrain a field matches any value, but only when no chain
+// matches the value specifically.
+func narrow(cands []cand, specific matcher) []cand {
+	best, bestRank := []cand(nil), -1
+	var open []cand
+	for _, c := range cands {
+		ok, rank, constrains := specific(c.fc.GetFilterChainMatch())
+		switch {
+		case !constrains:
+			open = append(open, c)
+		case ok && rank > bestRank:
+			best, bestRank = []cand{c}, rank
+		case ok && rank == bestRank:
+			best = append(best, c)
+		}
+	}
+	if len(best) > 0 {
+		return best
+	}
+	return open
+}
+
+func (c Conn) matchesPort(m *listenerv3.FilterChainMatch) (bool, int, bool) {
+	if m.GetDestinationPort() == nil {
+		return false, 0, false
+	}
+	return m.GetDestinationPort().GetValue() == c.Port, 0, true
+}
+
+// matchesServerName ranks an exact name above every wildcard, and a
+// longer wildcard above a shorter one.
+func (c Conn) matchesServerName(m *listenerv3.FilterChainMatch) (bool, int, bool) {
+	if len(m.GetServerNames()) == 0 {
+		return false, 0, false
+	}
+	rank := -1
+	for _, n := range m.GetServerNames() {
+		n = strings.ToLower(n)
+		switch {
+		case c.SNI == "":
+		case n == c.SNI:
+			rank = max(rank, 1<<16)
+		case strings.HasPrefix(n, "*.") && strings.HasSuffix(c.SNI, n[1:]):
+			rank = max(rank, len(n))
+		}
+	}
+	return rank >= 0, rank, true
+}
+
+func (c Conn) matchesTransportProtocol(m *listenerv3.FilterChainMatch) (bool, int, bool) {
+	if m.GetTransportProtocol() == "" {
+		return false, 0, false
+	}
+	return m.GetTransportProtocol() == c.transportProtocol(), 0, true
+}
+
+func (c Conn) matchesALPN(m *listenerv3.FilterChainMatch) (bool, int, bool) {
+	if len(m.GetApplicationProtocols()) == 0 {
+		return false, 0, false
+	}
+	return slices.ContainsFunc(c.ALPN, func(p string) bool { return slices.Contains(m.GetApplicationProtocols(), p) }), 0, true
 }

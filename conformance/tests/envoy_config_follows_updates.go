@@ -32,12 +32,22 @@ func testEnvoyConfigFollowsUpdates(t *testing.T, s *suite.Suite) {
 	if _, ok := g.expect(t, "as created", wantFor(t, s, name)); !ok {
 		t.FailNow()
 	}
+	followSpecUpdates(t, s, g, name, specUpdates())
+	expectNoListenersAfterDelete(t, s, g, name)
+}
 
+// specUpdate is one change of the ExternalService's spec.
+type specUpdate struct {
+	what   string
+	change func(*egressv1.ExternalServiceSpec)
+}
+
+// specUpdates are the changes the test makes, in order: ports added,
+// removed and switched between TLS and TCP, then ipOverride and a
+// connection limit set, changed and cleared.
+func specUpdates() []specUpdate {
 	tls, tcp := egressv1.ProtocolTLS, egressv1.ProtocolTCP
-	steps := []struct {
-		what   string
-		change func(*egressv1.ExternalServiceSpec)
-	}{
+	return []specUpdate{
 		{"port 2222/TCP added", func(s *egressv1.ExternalServiceSpec) {
 			s.Ports = append(s.Ports, egressv1.ExternalServicePort{Port: 2222, Protocol: &tcp})
 		}},
@@ -70,6 +80,12 @@ func testEnvoyConfigFollowsUpdates(t *testing.T, s *suite.Suite) {
 			s.EnvoyClusterMaxConnections = nil
 		}},
 	}
+}
+
+// followSpecUpdates makes each update and expects the gateway's streams
+// to follow it, logging how long each took.
+func followSpecUpdates(t *testing.T, s *suite.Suite, g *gatewayEnvoy, name string, steps []specUpdate) {
+	t.Helper()
 	var took []string
 	for _, step := range steps {
 		start := time.Now()
@@ -80,9 +96,13 @@ func testEnvoyConfigFollowsUpdates(t *testing.T, s *suite.Suite) {
 		took = append(took, fmt.Sprintf("%s %.1fs", step.what, time.Since(start).Seconds()))
 	}
 	t.Logf("istiod's configuration followed: %s", strings.Join(took, "; "))
+}
 
-	// Deleted: the open streams of the last pods get an empty listener
-	// list, or the pods are gone.
+// expectNoListenersAfterDelete deletes the ExternalService and expects
+// the open streams of the last pods to get an empty listener list, or the
+// pods to be gone.
+func expectNoListenersAfterDelete(t *testing.T, s *suite.Suite, g *gatewayEnvoy, name string) {
+	t.Helper()
 	streams := g.sorted()
 	es, err := s.GetExternalService(name)
 	if err != nil {

@@ -39,24 +39,9 @@ func TestReadsAGatewayFromIstiod(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the local cluster with istiod")
 	}
-	ctx := context.Background()
-	c, err := localcluster.Start(ctx, localcluster.Options{Istio: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			keepLogs(t, c.Dir)
-		}
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	if c.IstiodXDSAddr == "" {
-		t.Fatal("the local cluster does not say where istiod serves xDS")
-	}
+	c := startIstiodCluster(t)
 	for _, obj := range readObjects(t, filepath.Join("testdata", "github.yaml")) {
-		if err := c.Client.Create(ctx, obj); err != nil {
+		if err := c.Client.Create(context.Background(), obj); err != nil {
 			t.Fatalf("create %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
 	}
@@ -66,14 +51,55 @@ func TestReadsAGatewayFromIstiod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("connecting to istiod at %s as %s (ISTIO_VERSION %s)", c.IstiodXDSAddr, id.NodeID(), id.IstioVersion)
-	sctx, cancel := context.WithTimeout(ctx, configTimeout)
-	defer cancel()
-	s, err := xds.Dial(sctx, c.IstiodXDSAddr, id)
+	cfg := waitGatewayListeners(t, c.IstiodXDSAddr, id)
+	for _, port := range []uint32{22, 443} {
+		for _, l := range listenersOn(cfg, port) {
+			if len(l.FilterChains) == 0 {
+				t.Errorf("listener %s on %d has no filter chain", l.Name, port)
+			}
+			for _, fc := range l.FilterChains {
+				checkFilterChain(t, cfg, port, l, fc)
+			}
+		}
+	}
+	t.Logf("%d listeners, %d clusters, %d endpoint sets, %d route configurations; versions %v",
+		len(cfg.Listeners), len(cfg.Clusters), len(cfg.Endpoints), len(cfg.Routes), cfg.Versions)
+}
+
+// startIstiodCluster starts the local cluster with istiod until the test
+// ends, keeping the components' logs if it fails.
+func startIstiodCluster(t *testing.T) *localcluster.Cluster {
+	t.Helper()
+	c, err := localcluster.Start(context.Background(), localcluster.Options{Istio: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			keepLogs(t, c.Dir)
+		}
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if c.IstiodXDSAddr == "" {
+		t.Fatal("the local cluster does not say where istiod serves xDS")
+	}
+	return c
+}
+
+// waitGatewayListeners connects to istiod at addr as id and waits for
+// listeners on 22 and 443. The stream stays open until the test ends.
+func waitGatewayListeners(t *testing.T, addr string, id xds.Identity) xds.Config {
+	t.Helper()
+	t.Logf("connecting to istiod at %s as %s (ISTIO_VERSION %s)", addr, id.NodeID(), id.IstioVersion)
+	sctx, cancel := context.WithTimeout(context.Background(), configTimeout)
+	t.Cleanup(cancel)
+	s, err := xds.Dial(sctx, addr, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	cfg, err := s.Wait(sctx, func(cfg xds.Config) error {
 		for _, port := range []uint32{22, 443} {
 			if len(listenersOn(cfg, port)) == 0 {
@@ -85,42 +111,38 @@ func TestReadsAGatewayFromIstiod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("istiod did not send the gateway's listeners within %s: %v", configTimeout, err)
 	}
-	for _, port := range []uint32{22, 443} {
-		for _, l := range listenersOn(cfg, port) {
-			if len(l.FilterChains) == 0 {
-				t.Errorf("listener %s on %d has no filter chain", l.Name, port)
+	return cfg
+}
+
+// checkFilterChain checks that a filter chain of a listener on port ends
+// in a TCP proxy to a cluster istiod sent, and logs both.
+func checkFilterChain(t *testing.T, cfg xds.Config, port uint32, l *listenerv3.Listener, fc *listenerv3.FilterChain) {
+	t.Helper()
+	var sni []string
+	if fc.FilterChainMatch != nil {
+		sni = fc.FilterChainMatch.ServerNames
+	}
+	var cluster string
+	for _, f := range fc.Filters {
+		tp := &tcpproxyv3.TcpProxy{}
+		if f.GetTypedConfig().MessageIs(tp) {
+			if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+				t.Fatal(err)
 			}
-			for _, fc := range l.FilterChains {
-				var sni []string
-				if fc.FilterChainMatch != nil {
-					sni = fc.FilterChainMatch.ServerNames
-				}
-				var cluster string
-				for _, f := range fc.Filters {
-					tp := &tcpproxyv3.TcpProxy{}
-					if f.GetTypedConfig().MessageIs(tp) {
-						if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
-							t.Fatal(err)
-						}
-						cluster = tp.GetCluster()
-					}
-				}
-				t.Logf("listener %s (port %d): filter chain %q server_names %v → tcp_proxy cluster %q", l.Name, port, fc.Name, sni, cluster)
-				if cluster == "" {
-					t.Errorf("listener %s filter chain %q has no TCP proxy to a cluster", l.Name, fc.Name)
-					continue
-				}
-				cl := cfg.Clusters[cluster]
-				if cl == nil {
-					t.Errorf("listener %s sends to cluster %s, which istiod did not send", l.Name, cluster)
-					continue
-				}
-				t.Logf("cluster %s: type %s, load assignment %v", cl.Name, cl.GetType(), cl.GetLoadAssignment().GetEndpoints())
-			}
+			cluster = tp.GetCluster()
 		}
 	}
-	t.Logf("%d listeners, %d clusters, %d endpoint sets, %d route configurations; versions %v",
-		len(cfg.Listeners), len(cfg.Clusters), len(cfg.Endpoints), len(cfg.Routes), cfg.Versions)
+	t.Logf("listener %s (port %d): filter chain %q server_names %v → tcp_proxy cluster %q", l.Name, port, fc.Name, sni, cluster)
+	if cluster == "" {
+		t.Errorf("listener %s filter chain %q has no TCP proxy to a cluster", l.Name, fc.Name)
+		return
+	}
+	cl := cfg.Clusters[cluster]
+	if cl == nil {
+		t.Errorf("listener %s sends to cluster %s, which istiod did not send", l.Name, cluster)
+		return
+	}
+	t.Logf("cluster %s: type %s, load assignment %v", cl.Name, cl.GetType(), cl.GetLoadAssignment().GetEndpoints())
 }
 
 func listenersOn(cfg xds.Config, port uint32) []*listenerv3.Listener {

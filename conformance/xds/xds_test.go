@@ -130,11 +130,9 @@ func respond(typ, version, nonce string, msgs ...proto.Message) *discoveryv3.Dis
 	return res
 }
 
-// TestStreamAcksLikeEnvoy walks the protocol: the node in the first
-// request, clusters then listeners, an ACK with version and nonce for each
-// response, endpoints asked for once an EDS cluster arrives, a NACK for a
-// response that cannot be decoded, and Wait returning once complete.
-func TestStreamAcksLikeEnvoy(t *testing.T) {
+// serveFake starts a fakeIstiod on a local port until the test ends.
+func serveFake(t *testing.T) (*fakeIstiod, string) {
+	t.Helper()
 	f := &fakeIstiod{requests: make(chan *discoveryv3.DiscoveryRequest, 16), responses: make(chan *discoveryv3.DiscoveryResponse)}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,20 +141,38 @@ func TestStreamAcksLikeEnvoy(t *testing.T) {
 	srv := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, f)
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
+	return f, lis.Addr().String()
+}
 
+// TestStreamAcksLikeEnvoy walks the protocol: the node in the first
+// request, clusters then listeners, an ACK with version and nonce for each
+// response, endpoints asked for once an EDS cluster arrives, a NACK for a
+// response that cannot be decoded, and Wait returning once complete.
+func TestStreamAcksLikeEnvoy(t *testing.T) {
+	f, addr := serveFake(t)
 	id, err := xds.GatewayIdentity(gatewayPod(), "cluster.local")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := xds.Dial(ctx, lis.Addr().String(), id)
+	s, err := xds.Dial(ctx, addr, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 
+	expectSubscriptions(t, f, id)
+	dns := expectComplete(ctx, t, f, s)
+	expectNack(ctx, t, f, s, dns)
+	expectEndpointsDropped(ctx, t, f, s, dns)
+}
+
+// expectSubscriptions checks the first requests: clusters with the node,
+// then listeners without.
+func expectSubscriptions(t *testing.T, f *fakeIstiod, id xds.Identity) {
+	t.Helper()
 	first := f.expect(t, xds.ClusterType, "", "")
 	meta := first.GetNode().GetMetadata().GetFields()
 	if first.GetNode().GetId() != id.NodeID() || meta["NAMESPACE"].GetStringValue() != "egress-operator-system" ||
@@ -170,7 +186,13 @@ func TestStreamAcksLikeEnvoy(t *testing.T) {
 	if f.expect(t, xds.ListenerType, "", "").Node != nil {
 		t.Error("the node is sent again after the first request")
 	}
+}
 
+// expectComplete sends an EDS and a DNS cluster, a listener and the EDS
+// cluster's endpoints, checking each ACK and subscription, and waits for
+// the configuration to be complete. It returns the DNS cluster.
+func expectComplete(ctx context.Context, t *testing.T, f *fakeIstiod, s *xds.Stream) *clusterv3.Cluster {
+	t.Helper()
 	eds := &clusterv3.Cluster{Name: "outbound|443||pinned.example", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{ServiceName: "outbound|443||pinned.example"}}
 	dns := &clusterv3.Cluster{Name: "outbound|22||github.com", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}}
@@ -200,7 +222,13 @@ func TestStreamAcksLikeEnvoy(t *testing.T) {
 	if p, err := xds.ListenerPort(cfg.Listeners["0.0.0.0_443"]); err != nil || p != 443 {
 		t.Errorf("listener port %d, %v", p, err)
 	}
+	return dns
+}
 
+// expectNack sends dns under the listener type and expects a NACK,
+// recorded in the configuration.
+func expectNack(ctx context.Context, t *testing.T, f *fakeIstiod, s *xds.Stream, dns *clusterv3.Cluster) {
+	t.Helper()
 	// A cluster under the listener type cannot be decoded: NACK, keeping
 	// the version last accepted.
 	f.responses <- respond(xds.ListenerType, "v2", "n4", dns)
@@ -216,7 +244,12 @@ func TestStreamAcksLikeEnvoy(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// expectEndpointsDropped sends the clusters without the EDS one and
+// expects its endpoints unsubscribed and dropped.
+func expectEndpointsDropped(ctx context.Context, t *testing.T, f *fakeIstiod, s *xds.Stream, dns *clusterv3.Cluster) {
+	t.Helper()
 	// Clusters gone: endpoints unsubscribed and dropped.
 	f.responses <- respond(xds.ClusterType, "v2", "n5", dns)
 	f.expect(t, xds.ClusterType, "v2", "n5")
