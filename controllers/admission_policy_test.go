@@ -1,17 +1,11 @@
 package controllers_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
@@ -29,7 +23,7 @@ func TestAdmissionPolicyAddsTheFinalizer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := createManifests(ctx, bare.Client, filepath.Join(root, "config", "admission", "finalizer.yaml")); err != nil {
+	if err := testenv.CreateFromFile(ctx, bare.Client, filepath.Join(root, "config", "admission", "finalizer.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	// A policy takes effect a moment after it is created.
@@ -55,29 +49,5 @@ func TestAdmissionPolicyAddsTheFinalizer(t *testing.T) {
 	slices.Sort(got.Finalizers)
 	if want := []string{"egress.monzo.com/gateway-before-policies", "example.com/keep"}; !slices.Equal(got.Finalizers, want) {
 		t.Errorf("finalizers = %v, want %v", got.Finalizers, want)
-	}
-}
-
-// createManifests creates every object of a multi-document YAML file.
-func createManifests(ctx context.Context, c client.Client, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		if err := c.Create(ctx, u); err != nil {
-			return fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
-		}
 	}
 }

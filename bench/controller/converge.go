@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -200,25 +196,8 @@ func (w *watcher) record(kind string, ev watch.Event) {
 // waits until the API server's admission adds the finalizer (a policy
 // takes effect a moment after it is created).
 func applyManifests(ctx context.Context, c client.Client, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if err := testenv.CreateFromFile(ctx, c, path); err != nil {
 		return err
-	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		if err := c.Create(ctx, u); err != nil {
-			return fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
-		}
 	}
 	for {
 		// Until the policy has the CRD's schema, creates fail: retry.
