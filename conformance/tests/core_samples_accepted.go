@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,7 +10,6 @@ import (
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/conformance/suite"
-	"github.com/egressgate/egressgate/samples"
 )
 
 func init() {
@@ -28,21 +25,9 @@ func init() {
 // it with hijackDns off (so a real cluster's DNS for github.com and the
 // others is never touched) and waits for Accepted=True.
 func testSamplesAccepted(t *testing.T, s *suite.Suite) {
-	files, err := fs.Glob(samples.FS, "*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("want at least 3 samples, found %v (%v)", files, err)
-	}
 	var names []string
-	for _, f := range files {
-		b, err := fs.ReadFile(samples.FS, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := suite.DecodeObjects(bytes.NewReader(b))
-		if err != nil || len(objs) != 1 {
-			t.Fatalf("%s: want one object, got %d (%v)", f, len(objs), err)
-		}
-		u := objs[0]
+	for _, smp := range readSamples(t) {
+		f, u := smp.file, smp.object
 		if err := s.Client.Create(context.Background(), u.DeepCopy(), client.DryRunAll); err != nil {
 			t.Errorf("%s was refused as written: %v", f, err)
 			continue

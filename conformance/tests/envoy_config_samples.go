@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bytes"
 	"errors"
-	"io/fs"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,7 +10,6 @@ import (
 	"github.com/egressgate/egressgate/conformance/envoycheck"
 	"github.com/egressgate/egressgate/conformance/suite"
 	"github.com/egressgate/egressgate/conformance/xds"
-	"github.com/egressgate/egressgate/samples"
 )
 
 func init() {
@@ -28,26 +25,15 @@ func init() {
 
 func testEnvoyConfigSamples(t *testing.T, s *suite.Suite) {
 	addr := xdsAddr(t, s)
-	files, err := fs.Glob(samples.FS, "*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("want at least 3 samples, found %v (%v)", files, err)
-	}
 	var names []string
-	for _, f := range files {
-		b, err := fs.ReadFile(samples.FS, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, err := suite.DecodeObjects(bytes.NewReader(b))
-		if err != nil || len(objs) != 1 {
-			t.Fatalf("%s: want one object, got %d (%v)", f, len(objs), err)
-		}
+	for _, smp := range readSamples(t) {
+		u := smp.object
 		// A real cluster's DNS for github.com and the others is never touched.
-		if err := unstructured.SetNestedField(objs[0].Object, false, "spec", "hijackDns"); err != nil {
+		if err := unstructured.SetNestedField(u.Object, false, "spec", "hijackDns"); err != nil {
 			t.Fatal(err)
 		}
-		s.Create(t, objs[0])
-		names = append(names, objs[0].GetName())
+		s.Create(t, u)
+		names = append(names, u.GetName())
 	}
 	var version string
 	var dnsNames []string
