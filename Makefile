@@ -72,13 +72,18 @@ $(BIN)/egressctl: $(GO_SOURCES)
 ##@ Generated files
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs (crds/), RBAC (config/rbac) and golden files.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs (crds/), RBAC (config/rbac), the chart's generated parts and golden files.
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=crds
 	$(CONTROLLER_GEN) rbac:roleName=egress-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	go test ./translate -run TestGolden -update >/dev/null
 	go test ./cmd/egressctl -run TestTranslateSamples -update >/dev/null
 	go test ./cmd/egressctl -run TestImport -update >/dev/null
+	go test ./cmd/egressctl -run TestObserveGolden -update >/dev/null
+	go test ./charts -run TestGenerated -update >/dev/null
+	@# The ServiceMonitor CRD the chart test installs, from the prometheus-operator's Go types.
+	$(CONTROLLER_GEN) crd paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:artifacts:config=charts/testdata/crds/.all
+	mv charts/testdata/crds/.all/monitoring.coreos.com_servicemonitors.yaml charts/testdata/crds/ && rm -r charts/testdata/crds/.all
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when a generated file differs from what `make generate` writes.
@@ -104,7 +109,7 @@ test: tools $(TEST_DEPS) verify-generated lint ## Run every test against real co
 # (f.Add and testdata/fuzz) as ordinary tests; `make fuzz` fuzzes each for
 # FUZZTIME, one after another. A crash is written to the package's
 # testdata/fuzz and so becomes a test.
-FUZZ_TARGETS := ./translate:FuzzTranslate ./dnsplugin:FuzzServeDNS ./dnsplugin:FuzzParse ./cmd/egressctl:FuzzImport
+FUZZ_TARGETS := ./translate:FuzzTranslate ./dnsplugin:FuzzServeDNS ./dnsplugin:FuzzParse ./dnsplugin:FuzzObserve ./cmd/egressctl:FuzzImport
 FUZZTIME ?= 1m
 
 .PHONY: fuzz

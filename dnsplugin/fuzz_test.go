@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -112,6 +113,8 @@ func FuzzParse(f *testing.F) {
 		"", "egress-operator-system cluster.local", "ns zone.local extra",
 		"{\n kubeconfig /k ctx\n ttl 5\n}", "{\n ttl -1\n}", "{\n ttl\n}", "{\n bogus 1\n}", "Not_A_Namespace",
 		"ns \"\"", "ns {", "ns }\n}", "{\n kubeconfig\n}",
+		"{\n observe\n}", "{\n observe {\n listen :9154\n max_entries 10\n search_suffixes ec2.internal\n }\n}",
+		"{\n observe { max_entries 10000  listen :9154 }\n}", "{\n observe {\n max_entries -1\n }\n}", "{\n observe {\n",
 	} {
 		f.Add(seed)
 	}
@@ -123,6 +126,9 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error %q does not say where in the Corefile", msg)
 			}
 			return
+		}
+		if o := cfg.observe; o != nil && (o.maxEntries < 1 || o.maxEntries > maxMaxEntries || o.listen == "" || o.eventInterval < time.Second) {
+			t.Fatalf("accepted %q as observe config %+v", args, *o)
 		}
 		if cfg.namespace == "" || cfg.zone == "" || cfg.ttl > 3600 {
 			t.Fatalf("accepted %q as %+v", args, *cfg)

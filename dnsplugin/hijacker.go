@@ -9,6 +9,13 @@
 // (see cmd/coredns), so no later plugin can answer a hijacked name from
 // upstream data. Queries sent by a gateway pod, and names the plugin does not
 // manage, go to the next plugin untouched.
+//
+// With the Corefile's observe property the plugin also records which
+// workload looked up which name outside the cluster and what it was
+// answered (observe.go, recorder.go, workloads.go), reports lookups that the
+// gateway would refuse (refused.go), and serves the record over HTTPS to
+// callers the API server vouches for (observe_http.go): the input of
+// `egressctl observe`, which suggests the ExternalServices to create.
 package dnsplugin
 
 import (
@@ -51,11 +58,24 @@ type Hijacker struct {
 
 	source Source
 	ttl    uint32
+	// observe is nil unless the Corefile turns observe mode on.
+	observe *observeHook
 }
 
 // ServeDNS answers queries for hijacked names and passes every other query
-// to the next plugin untouched.
+// to the next plugin untouched. In observe mode it also records who looked
+// up which name outside the cluster, and what was answered.
 func (e *Hijacker) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if h := e.observe; h != nil {
+		if o := h.o.Load(); o != nil && h.recordable(r) {
+			return e.serveObserved(ctx, h, o, w, r)
+		}
+	}
+	return e.answer(ctx, w, r)
+}
+
+// answer is ServeDNS without observe mode.
+func (e *Hijacker) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if r.Opcode != dns.OpcodeQuery {
 		// NOTIFY, UPDATE and the rest go on to the plugins that handle
 		// them, except for a hijacked name: no later plugin may answer

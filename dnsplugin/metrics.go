@@ -52,3 +52,43 @@ var (
 		Help:      "Unix time the lookup table was last rebuilt from the watched ExternalServices and gateway pods.",
 	})
 )
+
+// Metrics of observe mode. Their labels are bounded: ExternalService names
+// and namespaces, never a looked-up name.
+var (
+	// observedLookups counts recorded lookups by the ExternalService that
+	// hijacked the name ("" for every name no ExternalService hijacks) and
+	// the namespace of the workload that sent them ("" for a node or an
+	// unknown source).
+	observedLookups = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "observed_lookups_total",
+		Help:      "Lookups recorded by observe mode, by hijacking ExternalService (\"\" for unmanaged names) and source namespace.",
+	}, []string{"external_service", "namespace"})
+
+	// observedEntries is how many (workload, name, type) entries are kept.
+	observedEntries = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "observed_entries",
+		Help:      "Entries (workload, name, type) observe mode keeps in memory.",
+	})
+
+	// observedEvictions counts entries pushed out by max_entries.
+	observedEvictions = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "observed_evictions_total",
+		Help:      "Entries evicted, least recently seen first, to stay within max_entries.",
+	})
+
+	// wouldBeRefused counts lookups of a hijacked name by a pod without the
+	// ExternalService's client label.
+	wouldBeRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "would_be_refused_total",
+		Help:      "Lookups of a hijacked name by a pod without the ExternalService's client label, whose connections the gateway will refuse.",
+	}, []string{"external_service", "namespace"})
+)

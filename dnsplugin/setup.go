@@ -38,7 +38,8 @@ type config struct {
 	ttl         uint32
 	kubeconfig  string // empty: in-cluster config
 	kubecontext string
-	snapshot    string // empty: no snapshot
+	snapshot    string         // empty: no snapshot
+	observe     *observeConfig // nil: observe mode off
 }
 
 func setup(c *caddy.Controller) error {
@@ -59,6 +60,11 @@ func setup(c *caddy.Controller) error {
 	c.OnShutdown(source.Stop)
 
 	e := &Hijacker{source: source, ttl: cfg.ttl}
+	if cfg.observe != nil {
+		e.observe = &observeHook{cfg: cfg.observe, zone: cfg.zone, rc: restConfig}
+		c.OnStartup(e.observe.start)
+		c.OnShutdown(e.observe.stop)
+	}
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		e.Next = next
 		return e
@@ -72,6 +78,9 @@ func setup(c *caddy.Controller) error {
 //	    kubeconfig PATH [CONTEXT]
 //	    ttl SECONDS
 //	    snapshot PATH
+//	    observe {
+//	        ...
+//	    }
 //	}
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{namespace: DefaultGatewayNamespace, zone: DefaultZone, ttl: DefaultTTL}
@@ -130,6 +139,15 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, c.Errf("ttl must be a number of seconds in [0, 3600], not %q", args[0])
 				}
 				cfg.ttl = uint32(t)
+			case "observe":
+				if cfg.observe != nil {
+					return nil, c.Err("observe is given twice: merge the two blocks")
+				}
+				oc, err := parseObserve(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.observe = oc
 			default:
 				return nil, c.Errf("unknown property %q", c.Val())
 			}

@@ -3,9 +3,11 @@ package dnsplugin
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
@@ -57,6 +59,31 @@ func TestParse(t *testing.T) {
 		{"egressoperator\negressoperator", nil},
 		{"egressoperator {\nsnapshot\n}", nil},
 		{"egressoperator {\nsnapshot a b\n}", nil},
+
+		// observe mode.
+		{"egressoperator {\nobserve\n}", with(func(c *config) { c.observe = defaultObserveConfig() })},
+		{"egressoperator {\nobserve {\n}\n}", with(func(c *config) { c.observe = defaultObserveConfig() })},
+		{`egressoperator {
+			ttl 9
+			observe {
+				listen 127.0.0.1:9200
+				max_entries 50
+				search_suffixes ec2.internal .Corp.Example.
+				tls /tls/tls.crt /tls/tls.key
+				event_interval 30s
+			}
+			snapshot /s
+		}`, with(func(c *config) {
+			c.ttl, c.snapshot = 9, "/s"
+			c.observe = &observeConfig{
+				listen: "127.0.0.1:9200", maxEntries: 50, searchSuffixes: []string{".ec2.internal.", ".corp.example."},
+				tlsCert: "/tls/tls.crt", tlsKey: "/tls/tls.key", eventInterval: 30 * time.Second,
+			}
+		})},
+		{"egressoperator {\nobserve {\nmax_entries 1000000\n}\n}", with(func(c *config) {
+			c.observe = defaultObserveConfig()
+			c.observe.maxEntries = 1000000
+		})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.input, func(t *testing.T) {
@@ -70,8 +97,40 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			if *got != *tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", *got, *tc.want)
+			}
+		})
+	}
+}
+
+// Bad observe blocks fail with an error naming the offending token.
+func TestParseObserveErrors(t *testing.T) {
+	for input, want := range map[string]string{
+		"egressoperator {\nobserve :9154\n}":                          `":9154"`,
+		"egressoperator {\nobserve\nobserve\n}":                       "observe is given twice",
+		"egressoperator {\nobserve {\nlisten\n}\n}":                   "listen takes one value",
+		"egressoperator {\nobserve {\nlisten 9154\n}\n}":              `listen "9154"`,
+		"egressoperator {\nobserve {\nlisten :0\n}\n}":                `listen ":0"`,
+		"egressoperator {\nobserve {\nlisten :99999\n}\n}":            `listen ":99999"`,
+		"egressoperator {\nobserve {\nmax_entries 0\n}\n}":            `max_entries must be a whole number in [1, 1000000], not "0"`,
+		"egressoperator {\nobserve {\nmax_entries 1000001\n}\n}":      `not "1000001"`,
+		"egressoperator {\nobserve {\nmax_entries ten\n}\n}":          `not "ten"`,
+		"egressoperator {\nobserve {\nsearch_suffixes\n}\n}":          "search_suffixes needs at least one domain",
+		"egressoperator {\nobserve {\nsearch_suffixes a..b\n}\n}":     `search_suffixes "a..b"`,
+		"egressoperator {\nobserve {\nsearch_suffixes .\n}\n}":        `search_suffixes "."`,
+		"egressoperator {\nobserve {\ntls a\n}\n}":                    "tls takes a certificate file and a key file",
+		"egressoperator {\nobserve {\nevent_interval 100ms\n}\n}":     `event_interval must be a duration from 1s to 24h, such as 10m, not "100ms"`,
+		"egressoperator {\nobserve {\nbogus 1\n}\n}":                  `unknown property "bogus"`,
+		"egressoperator {\nobserve {\nmax_entries 5":                  "not closed",
+		"egressoperator {\nobserve { max_entries 5 listen :9154 }\n}": "max_entries takes one value",
+		"egressoperator {\nobserve {\nlisten :1 {\n}\n}\n}":           "unexpected {",
+		"egressoperator {\nobserve {\n{\n}\n}\n}":                     "unexpected {",
+	} {
+		t.Run(input, func(t *testing.T) {
+			_, err := parse(caddy.NewTestController("dns", input))
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Testfile:") {
+				t.Fatalf("parse: got %v, want an error at a Corefile line containing %q", err, want)
 			}
 		})
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fails when a generated file (deepcopy, CRDs, RBAC, golden files) differs
-# from what `make generate` writes. It regenerates in place, so after a
-# failure the tree holds the fresh files, ready to commit.
+# Fails when a generated file (deepcopy, CRDs, RBAC, the chart's generated
+# parts, golden files) differs from what `make generate` writes. It
+# regenerates in place, so after a failure the tree holds the fresh files,
+# ready to commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 generated() {
   find api -name 'zz_generated*.go'; find crds config/rbac -name '*.yaml'
   find translate/testdata cmd/egressctl/testdata -type f
+  find charts/egressgate/files charts/testdata/crds -type f
+  echo charts/egressgate/values.yaml; echo charts/egressgate/values.schema.json
 }
 sum() { generated | sort | xargs sha256sum; }
 

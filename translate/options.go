@@ -77,8 +77,39 @@ func DefaultOptions() Options {
 	}
 }
 
+// SchedulingEnvVar is an environment variable SchedulingFromEnv reads.
+type SchedulingEnvVar struct {
+	Name        string
+	Description string
+	// Pattern is a regular expression every accepted value matches; ""
+	// accepts any value.
+	Pattern string
+}
+
+const (
+	boolPattern = `^(true|false)?$`
+	skewPattern = `^([1-9][0-9]*)?$`
+)
+
+// SchedulingEnv lists every variable SchedulingFromEnv reads, under the
+// original egress-operator's names; the Helm chart's values and schema are
+// generated from it.
+var SchedulingEnv = []SchedulingEnvVar{
+	{"NODE_SELECTOR_KEY", "label key of the nodeSelector of gateway pods (with NODE_SELECTOR_VALUE)", ""},
+	{"NODE_SELECTOR_VALUE", "label value of the nodeSelector of gateway pods", ""},
+	{"TAINT_TOLERATION_KEY", "taint key gateway pods tolerate (with TAINT_TOLERATION_VALUE)", ""},
+	{"TAINT_TOLERATION_VALUE", "taint value gateway pods tolerate", ""},
+	{"ENABLE_POD_TOPOLOGY_SPREAD", `"true" spreads gateway pods across zones and hosts`, boolPattern},
+	{"ENABLE_SERVICE_TOPOLOGY_MODE", `"true" sets topology-aware routing on gateway Services`, boolPattern},
+	{"POD_TOPOLOGY_ZONE_MAX_SKEW_KEY", "topology key of the zone spread (default topology.kubernetes.io/zone)", ""},
+	{"POD_TOPOLOGY_HOSTNAME_MAX_SKEW_KEY", "topology key of the host spread (default kubernetes.io/hostname)", ""},
+	{"POD_TOPOLOGY_ZONE_MAX_SKEW", "maxSkew of the zone spread, a whole number of at least 1", skewPattern},
+	{"POD_TOPOLOGY_HOSTNAME_MAX_SKEW", "maxSkew of the host spread, a whole number of at least 1", skewPattern},
+}
+
 // SchedulingFromEnv reads the original egress-operator's environment
-// variables. lookup is os.LookupEnv in the operator and a map in tests.
+// variables (SchedulingEnv). lookup is os.LookupEnv in the operator and a
+// map in tests.
 func SchedulingFromEnv(lookup func(string) (string, bool)) (Scheduling, error) {
 	s := DefaultOptions().Scheduling
 	get := func(k string) string { v, _ := lookup(k); return v }

@@ -61,3 +61,26 @@ func TestSchedulingFromEnv(t *testing.T) {
 		t.Errorf("a bad skew gave %v, want an error naming the variable", err)
 	}
 }
+
+// The chart's values come from SchedulingEnv; a variable read but not
+// listed would have no value in the chart.
+func TestSchedulingEnvListsEveryVariableRead(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := SchedulingFromEnv(func(k string) (string, bool) { read[k] = true; return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, e := range SchedulingEnv {
+		listed[e.Name] = true
+	}
+	for k := range read {
+		if !listed[k] {
+			t.Errorf("SchedulingFromEnv reads %s, which SchedulingEnv does not list", k)
+		}
+	}
+	for k := range listed {
+		if !read[k] {
+			t.Errorf("SchedulingEnv lists %s, which SchedulingFromEnv does not read", k)
+		}
+	}
+}

@@ -37,6 +37,24 @@ const (
 	Finalizer = "egress.monzo.com/gateway-before-policies"
 )
 
+// Annotations `egressctl dns enable` puts on the cluster's CoreDNS objects,
+// so that `egressctl dns disable` puts back exactly what was there and
+// `egressctl dns status` can tell egressgate's CoreDNS image from another.
+const (
+	// AnnotationOriginalCorefile, on the CoreDNS ConfigMap, holds the
+	// Corefile as it was before the egressoperator line was added.
+	AnnotationOriginalCorefile = "egress.monzo.com/original-corefile"
+	// AnnotationOriginalImage, on the CoreDNS Deployment, holds the CoreDNS
+	// container's image before egressgate's CoreDNS replaced it.
+	AnnotationOriginalImage = "egress.monzo.com/original-image"
+	// AnnotationCoreDNSImage, on the CoreDNS Deployment, is the egressgate
+	// CoreDNS image enable set.
+	AnnotationCoreDNSImage = "egress.monzo.com/coredns-image"
+	// AnnotationSnapshotVolume, on the CoreDNS Deployment, names the
+	// emptyDir volume enable added for the plugin's snapshot file.
+	AnnotationSnapshotVolume = "egress.monzo.com/snapshot-volume"
+)
+
 // AllowedLabel is the label a client pod needs to reach the gateway of the
 // ExternalService called name; its value must be "true".
 func AllowedLabel(name string) string { return "egress.monzo.com/allowed-" + name }

@@ -9,7 +9,9 @@
 //	(b) the stock hosts plugin serving the same 1000 name→IP pairs, the
 //	    ceiling for an in-memory answer in CoreDNS;
 //	(c) pass-through: 1000 other names answered by hosts, with egressoperator
-//	    (its 1000 names loaded) in front and without it.
+//	    (its 1000 names loaded) in front and without it;
+//	(d, e) the hijacked and pass-through names of (a) and (c) with observe
+//	    mode on, recording every query.
 //
 // The configurations run interleaved, in a rotating order, for several
 // rounds; the table shows medians. Then 9000 more ExternalServices are
@@ -17,7 +19,7 @@
 // after a garbage collection.
 //
 // The run follows the data: load ExternalServices into the API server
-// (load.go), start the three CoreDNS servers (servers.go), time them with
+// (load.go), start the CoreDNS servers (servers.go), time them with
 // dnsperf (dnsperf.go), then print the table (report.go).
 package main
 
@@ -39,6 +41,8 @@ const (
 	targetHijackRatio = 0.90 // a/b
 	targetPassRatio   = 0.97 // c-with/c-without
 	targetHeapMiB     = 50
+	// targetObserveRatio is observe on over off, hijacked and pass-through.
+	targetObserveRatio = 0.95
 )
 
 func main() {

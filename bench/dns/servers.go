@@ -30,11 +30,12 @@ type server struct {
 	pprof   string // pprof base URL
 }
 
-// servers are the three configurations' processes. Every one has the same
+// servers are the configurations' processes. Every one has the same
 // non-query plugins and prometheus (which is in the query path, as in a
 // real cluster).
 type servers struct {
 	withPlugin    *server // egressoperator in front of hosts.pass
+	withObserve   *server // the same with observe mode on
 	hostsHijacked *server // hosts serving the hijacked names
 	hostsOnly     *server // hosts.pass alone
 }
@@ -48,7 +49,7 @@ func hostsBlock(file string) string {
     }`, file)
 }
 
-// startServers starts the three servers; on failure it stops those it
+// startServers starts the servers; on failure it stops those it
 // started.
 func startServers(ctx context.Context, o options, dir string) (s *servers, err error) {
 	s = &servers{}
@@ -65,6 +66,22 @@ func startServers(ctx context.Context, o options, dir string) (s *servers, err e
 	if s.withPlugin, err = startServer(ctx, o, dir, "with-egressoperator", plugin+hostsBlock(filepath.Join(dir, "hosts.pass"))); err != nil {
 		return nil, err
 	}
+	observePort, err := supervisor.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	observe := fmt.Sprintf(`egressoperator {
+        kubeconfig %s
+        ttl 5
+        observe {
+            listen 127.0.0.1:%d
+            max_entries 10000
+        }
+    }
+    `, filepath.Join(dir, "kubeconfig"), observePort)
+	if s.withObserve, err = startServer(ctx, o, dir, "with-egressoperator-observe", observe+hostsBlock(filepath.Join(dir, "hosts.pass"))); err != nil {
+		return nil, err
+	}
 	if s.hostsHijacked, err = startServer(ctx, o, dir, "hosts-same-names", hostsBlock(filepath.Join(dir, "hosts.hijacked"))); err != nil {
 		return nil, err
 	}
@@ -76,7 +93,7 @@ func startServers(ctx context.Context, o options, dir string) (s *servers, err e
 
 // stop ends every server that was started.
 func (s *servers) stop() {
-	for _, srv := range []*server{s.withPlugin, s.hostsHijacked, s.hostsOnly} {
+	for _, srv := range []*server{s.withPlugin, s.withObserve, s.hostsHijacked, s.hostsOnly} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
@@ -89,6 +106,9 @@ func (s *servers) check(ctx context.Context, names int) error {
 	if err := waitNames(ctx, s.withPlugin, names); err != nil {
 		return err
 	}
+	if err := waitNames(ctx, s.withObserve, names); err != nil {
+		return err
+	}
 	last := names - 1
 	for _, check := range []struct {
 		s          *server
@@ -97,6 +117,8 @@ func (s *servers) check(ctx context.Context, names int) error {
 		{s.withPlugin, hijackedName(last), hijackedAddr(last)},
 		{s.hostsHijacked, hijackedName(last), hijackedAddr(last)},
 		{s.withPlugin, passName(last), passAddr(last)},
+		{s.withObserve, hijackedName(last), hijackedAddr(last)},
+		{s.withObserve, passName(last), passAddr(last)},
 		{s.hostsOnly, passName(last), passAddr(last)},
 	} {
 		if err := expectA(check.s, check.name, check.want); err != nil {

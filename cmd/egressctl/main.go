@@ -30,12 +30,13 @@ func newRootCommand() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	dev := &cobra.Command{Use: "dev", Short: "Run egressgate on this machine"}
 	dev.AddCommand(newDevUpCommand())
-	root.AddCommand(newTranslateCommand(), newImportCommand(), newStatusCommand(), &cobra.Command{
+	root.AddCommand(newTranslateCommand(), newImportCommand(), newStatusCommand(), newDNSCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print egressctl's version and the commit it was built from",
 		Args:  cobra.NoArgs,
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.String("egressctl")) },
 	})
 	root.AddCommand(dev)
+	root.AddCommand(newObserveCommand())
 	return root
 }

@@ -66,9 +66,14 @@ func Istio() (Paths, error) {
 }
 
 // All is ours, Gateway API's and Istio's.
-func All() (Paths, error) {
+func All() (Paths, error) { return join(Ours, GatewayAPI, Istio) }
+
+// Theirs is every CRD but egressgate's own: Gateway API's and Istio's.
+func Theirs() (Paths, error) { return join(GatewayAPI, Istio) }
+
+func join(sets ...func() (Paths, error)) (Paths, error) {
 	var all Paths
-	for _, f := range []func() (Paths, error){Ours, GatewayAPI, Istio} {
+	for _, f := range sets {
 		p, err := f()
 		if err != nil {
 			return nil, err

@@ -92,6 +92,7 @@ func TestWhoMayImportWhom(t *testing.T) {
 		{"./dnsplugin", []string{"api/v1", "dnsplugin"}, "CoreDNS links the plugin; it must not link the operator"},
 		{"./cmd/coredns", []string{"api/v1", "dnsplugin", "internal/version", "cmd/coredns"}, "CoreDNS links the plugin, the API and the version stamp only"},
 		{"./controllers", []string{"api/v1", "translate", "internal/kubescheme", "controllers"}, "the reconciler wires the translator to the API server"},
+		{"./internal/corefile", []string{"internal/corefile"}, "Corefile editing is pure text work on CoreDNS's parser; egressctl wires it to the cluster"},
 	}
 	for _, r := range rules {
 		for _, p := range list(t, "-deps=false", r.pattern) {

@@ -142,7 +142,11 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 }
 
 func (c *Cluster) installCRDs(ctx context.Context) error {
-	paths, err := crdpaths.All()
+	all := crdpaths.All
+	if c.opts.WithoutOwnCRD {
+		all = crdpaths.Theirs
+	}
+	paths, err := all()
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,12 @@ func (c *Cluster) writeKubeconfigs(host, adminToken string) error {
 	return nil
 }
 
+// WriteKubeconfigForToken writes a kubeconfig to path that authenticates
+// with token, a ServiceAccount's from a TokenRequest, say.
+func (c *Cluster) WriteKubeconfigForToken(path, token string) error {
+	return writeKubeconfig(path, c.Config.Host, token)
+}
+
 // KubeconfigFor is the path of a kubeconfig that authenticates as one of
 // Options.Users.
 func (c *Cluster) KubeconfigFor(user string) string {

@@ -63,6 +63,9 @@ type Options struct {
 	BinDir string
 	// Istio starts istiod. Without it Gateways are never Programmed.
 	Istio bool
+	// WithoutOwnCRD leaves egressgate's ExternalService CRD out, for a test
+	// that installs it another way (the Helm chart).
+	WithoutOwnCRD bool
 	// Progress gets one line per step; nil discards them.
 	Progress io.Writer
 	// Users are extra identities the API server accepts, each with its own

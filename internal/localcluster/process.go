@@ -42,7 +42,13 @@ type Component struct{ p *supervisor.Process }
 // StartComponent runs bin/<binary> with args and env in the cluster's
 // directory, logging to logs/<name>.log (appended to if it exists).
 func (c *Cluster) StartComponent(name, binary string, args, env []string) (*Component, error) {
-	p, err := c.start(name, c.bin(binary), args, env, c.Dir)
+	return c.StartProgram(name, c.bin(binary), args, env)
+}
+
+// StartProgram is StartComponent for a binary at any path, such as one
+// unpacked from an image.
+func (c *Cluster) StartProgram(name, path string, args, env []string) (*Component, error) {
+	p, err := c.start(name, path, args, env, c.Dir)
 	if err != nil {
 		return nil, err
 	}

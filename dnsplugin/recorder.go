@@ -1,0 +1,231 @@
+package dnsplugin
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultMaxEntries is how many (workload, name, type) entries observe mode
+// keeps when the Corefile sets no max_entries.
+const DefaultMaxEntries = 10000
+
+// workload names who sent a query: a Deployment, StatefulSet, DaemonSet,
+// CronJob, Job, bare Pod (kind and name in Namespace), or, for a source that
+// is no pod, Kind "Node" (a hostNetwork pod's IP, the node's) or "Unknown"
+// with the source IP as Name and no Namespace.
+type workload struct {
+	Namespace string
+	Kind      string
+	Name      string
+}
+
+// Kinds of a source that is no pod.
+const (
+	kindNode    = "Node"
+	kindUnknown = "Unknown"
+)
+
+// entryKey is what one entry counts: one workload asking one name with one
+// query type.
+type entryKey struct {
+	workload
+	qname string // lowercase FQDN
+	qtype uint16
+}
+
+// entry is one recorded (workload, name, type) and what was answered. It
+// is an element of the recorder's least-recently-seen list.
+type entry struct {
+	key entryKey
+	// rcode is the rcode of the last answer.
+	rcode int
+	// service is the ExternalService that owned the name at the last
+	// lookup, when it was hijacked; "" otherwise.
+	service string
+	// allowedFor are the ExternalServices whose client label the querying
+	// pod carried at the last lookup (shared with the pod cache, never
+	// changed).
+	allowedFor  []string
+	first, last time.Time
+	count       uint64
+
+	prev, next *entry
+}
+
+// lookup is one query observe mode records.
+type lookup struct {
+	workload   workload
+	qname      string
+	qtype      uint16
+	rcode      int
+	service    string
+	allowedFor []string
+	at         time.Time
+}
+
+// recorder keeps at most max entries in memory, evicting the least recently
+// seen one when a new entry would go over. Nothing is written to disk.
+type recorder struct {
+	mu      sync.Mutex
+	max     int
+	entries map[entryKey]*entry
+	// head is the most recently seen entry, tail the least.
+	head, tail *entry
+	evicted    uint64
+}
+
+func newRecorder(max int) *recorder {
+	return &recorder{max: max, entries: make(map[entryKey]*entry, min(max, 1024))}
+}
+
+// record counts one lookup.
+func (r *recorder) record(l lookup) {
+	key := entryKey{workload: l.workload, qname: l.qname, qtype: l.qtype}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[key]
+	if !ok {
+		for len(r.entries) >= r.max && r.tail != nil {
+			r.evict(r.tail)
+		}
+		e = &entry{key: key, first: l.at}
+		r.entries[key] = e
+		observedEntries.Inc()
+	} else {
+		r.unlink(e)
+	}
+	e.rcode, e.service, e.allowedFor, e.last = l.rcode, l.service, l.allowedFor, l.at
+	e.count++
+	r.pushFront(e)
+}
+
+// setMax changes the cap, evicting the least recently seen entries when it
+// shrinks.
+func (r *recorder) setMax(max int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.max = max
+	for len(r.entries) > r.max && r.tail != nil {
+		r.evict(r.tail)
+	}
+}
+
+func (r *recorder) evict(e *entry) {
+	r.unlink(e)
+	delete(r.entries, e.key)
+	r.evicted++
+	observedEntries.Dec()
+	observedEvictions.Inc()
+}
+
+func (r *recorder) unlink(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		r.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		r.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (r *recorder) pushFront(e *entry) {
+	e.next = r.head
+	if r.head != nil {
+		r.head.prev = e
+	}
+	r.head = e
+	if r.tail == nil {
+		r.tail = e
+	}
+}
+
+// Report is what the observe endpoint serves: every recorded entry, sorted.
+type Report struct {
+	// WorkloadsSynced is false until the plugin has listed the cluster's
+	// pods once; before that every source is recorded as Unknown.
+	WorkloadsSynced bool `json:"workloadsSynced"`
+	// MaxEntries is the cap; Evictions how many entries it pushed out.
+	MaxEntries int    `json:"maxEntries"`
+	Evictions  uint64 `json:"evictions"`
+	// Entries are sorted by namespace, kind, workload, name and type.
+	Entries []ReportEntry `json:"entries"`
+}
+
+// ReportEntry is one workload's lookups of one name and type.
+type ReportEntry struct {
+	Namespace string `json:"namespace,omitempty"`
+	Kind      string `json:"kind"`
+	Workload  string `json:"workload"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	// Rcode of the last answer: NOERROR, NXDOMAIN, SERVFAIL, ...
+	Rcode string `json:"rcode"`
+	// ExternalService owned the name and hijacked it at the last lookup.
+	ExternalService string `json:"externalService,omitempty"`
+	// AllowedFor lists the ExternalServices whose client label the pod
+	// that looked the name up last carried.
+	AllowedFor []string  `json:"allowedFor,omitempty"`
+	FirstSeen  time.Time `json:"firstSeen"`
+	LastSeen   time.Time `json:"lastSeen"`
+	Count      uint64    `json:"count"`
+}
+
+// report copies the entries out, sorted, so the lock is held only for the
+// copy.
+func (r *recorder) report() Report {
+	r.mu.Lock()
+	out := Report{MaxEntries: r.max, Evictions: r.evicted, Entries: make([]ReportEntry, 0, len(r.entries))}
+	for _, e := range r.entries {
+		out.Entries = append(out.Entries, ReportEntry{
+			Namespace: e.key.Namespace, Kind: e.key.Kind, Workload: e.key.Name,
+			Name: e.key.qname, Type: typeString(e.key.qtype), Rcode: rcodeString(e.rcode),
+			ExternalService: e.service, AllowedFor: e.allowedFor,
+			FirstSeen: e.first.UTC(), LastSeen: e.last.UTC(), Count: e.count,
+		})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out.Entries, func(a, b ReportEntry) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Type, b.Type))
+	})
+	return out
+}
+
+// forget drops every entry (the observer stops).
+func (r *recorder) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	observedEntries.Sub(float64(len(r.entries)))
+	clear(r.entries)
+	r.head, r.tail = nil, nil
+}
+
+// len is the number of entries.
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+func typeString(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
+func rcodeString(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rc)
+}
