@@ -47,15 +47,15 @@ func TestSchemaRefusesWrongValues(t *testing.T) {
 		values string
 		want   string
 	}{
-		"misspelt flag":     {"operator: {flags: {gateway-namspace: x}}", "gateway-namspace"},
+		"misspelt flag":      {"operator: {flags: {gateway-namspace: x}}", "gateway-namspace"},
 		"flag of wrong type": {"operator: {flags: {concurrency: many}}", "concurrency"},
-		"unknown variable":  {"operator: {env: {NODE_SELECTOR: role}}", "NODE_SELECTOR"},
-		"bad skew":          {"operator: {env: {POD_TOPOLOGY_ZONE_MAX_SKEW: one}}", "POD_TOPOLOGY_ZONE_MAX_SKEW"},
-		"bad boolean env":   {"operator: {env: {ENABLE_POD_TOPOLOGY_SPREAD: yes}}", "ENABLE_POD_TOPOLOGY_SPREAD"},
-		"unknown top level": {"imag: {tag: v1}", "imag"},
-		"zero replicas":     {"operator: {replicas: 0}", "replicas"},
-		"bad namespace":     {"defaultDenyEgress: {namespaces: [Team_A]}", "namespaces"},
-		"bad pull policy":   {"image: {pullPolicy: Sometimes}", "pullPolicy"},
+		"unknown variable":   {"operator: {env: {NODE_SELECTOR: role}}", "NODE_SELECTOR"},
+		"bad skew":           {"operator: {env: {POD_TOPOLOGY_ZONE_MAX_SKEW: one}}", "POD_TOPOLOGY_ZONE_MAX_SKEW"},
+		"bad boolean env":    {"operator: {env: {ENABLE_POD_TOPOLOGY_SPREAD: yes}}", "ENABLE_POD_TOPOLOGY_SPREAD"},
+		"unknown top level":  {"imag: {tag: v1}", "imag"},
+		"zero replicas":      {"operator: {replicas: 0}", "replicas"},
+		"bad namespace":      {"defaultDenyEgress: {namespaces: [Team_A]}", "namespaces"},
+		"bad pull policy":    {"image: {pullPolicy: Sometimes}", "pullPolicy"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
