@@ -145,3 +145,12 @@ bench-dns: $(BIN)/coredns $(BIN)/etcd $(BIN)/kube-apiserver ## DNS benchmark: eg
 .PHONY: bench-convergence
 bench-convergence: tools $(BIN)/coredns ## 50 ExternalServices on the local cluster with istiod: create → hijacked DNS answer.
 	go run ./bench/convergence
+
+##@ Soak
+
+# How long the soak's load runs after its setup: `make soak DURATION=10m`.
+DURATION ?= 10m
+
+.PHONY: soak
+soak: tools $(BIN)/coredns $(BIN)/egress-operator ## 200 ExternalServices churning under DNS load for DURATION (10m) on the embedded cluster, with operator, leader, istiod and API server disruptions: leaks, wrong answers, settle times, memory growth.
+	go run ./conformance/soak/cmd -duration $(DURATION)

@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"fmt"
+
+	"github.com/egressgate/egressgate/internal/supervisor"
 )
 
 // CoreDNS runs with the egressoperator plugin, as the cluster DNS server,
@@ -37,10 +39,16 @@ var standIn = fmt.Sprintf(`    template IN A %[1]s {
         rcode NXDOMAIN
     }`, ExternalDomain, UpstreamIPv4, UpstreamIPv6)
 
-// startCoreDNS starts CoreDNS with the plugin and the stand-in for the
-// internet, and returns its address.
+// startCoreDNS starts CoreDNS with the plugin, the stand-in for the
+// internet and the prometheus plugin on a free loopback port (DNSMetrics),
+// and returns its address.
 func (h *Harness) startCoreDNS(ctx context.Context) (string, error) {
-	addr, err := h.Cluster.StartCoreDNS(ctx, standIn)
+	port, err := supervisor.FreePort()
+	if err != nil {
+		return "", fmt.Errorf("start CoreDNS: a port for its metrics: %w", err)
+	}
+	h.DNSMetrics = fmt.Sprintf("127.0.0.1:%d", port)
+	addr, err := h.Cluster.StartCoreDNS(ctx, standIn+"\n    prometheus "+h.DNSMetrics)
 	if err != nil {
 		return "", fmt.Errorf("start CoreDNS: %w", err)
 	}

@@ -9,7 +9,8 @@
 // (embedded.go), the operator (operator.go, each replica supervised in
 // replica.go), CoreDNS and the stand-in for the internet (coredns.go).
 // controlplane.go and audit.go are what the Resilience tests act and
-// count through.
+// count through; metrics.go and DNSMetrics say where the operator's and
+// CoreDNS's Prometheus endpoints are (conformance/soak reads them).
 package embedded
 
 import (
@@ -26,6 +27,9 @@ type Harness struct {
 	Cluster *localcluster.Cluster
 	// DNSServer is CoreDNS's address.
 	DNSServer string
+	// DNSMetrics is the host:port of CoreDNS's Prometheus endpoint
+	// (/metrics).
+	DNSMetrics string
 
 	replicas []*replica
 }

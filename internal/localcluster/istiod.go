@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -73,4 +74,30 @@ func (c *Cluster) runIstiod(ctx context.Context) error {
 		}
 		return c.Client.Get(ctx, types.NamespacedName{Name: "istio"}, &gwapiv1.GatewayClass{})
 	})
+}
+
+// RestartIstiod stops istiod and starts it again, as when its pod is
+// replaced, and returns once the new one is ready. The new istiod listens on
+// new ports: read IstiodXDSAddr again afterwards.
+func (c *Cluster) RestartIstiod(ctx context.Context) error {
+	c.procsMu.Lock()
+	var istiod *supervisor.Process
+	for i, p := range c.procs {
+		if p.Name() == "istiod" {
+			istiod = p
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			break
+		}
+	}
+	c.procsMu.Unlock()
+	if istiod == nil {
+		return errors.New("restart istiod: istiod is not running (start the cluster with Options.Istio)")
+	}
+	if err := istiod.Stop(stopGrace); err != nil {
+		return fmt.Errorf("restart istiod: stop it: %w", err)
+	}
+	if err := c.runIstiod(ctx); err != nil {
+		return fmt.Errorf("restart istiod: %w", err)
+	}
+	return nil
 }
