@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
+	"github.com/egressgate/egressgate/internal/istioimport"
 )
 
 // parsePorts reads --ports: PORT/PROTOCOL separated by commas.
@@ -113,9 +112,9 @@ func suggestExternalServices(ctx context.Context, views []workloadView, ports []
 			out = append(out, *s)
 			continue
 		}
-		esName := nameForDNSName(name)
+		esName := istioimport.NameForHost(name)
 		if other, clash := taken[esName]; clash && other != name {
-			esName = nameWithHash(esName, name)
+			esName = istioimport.NameWithHash(esName, name)
 		}
 		es := &egressv1.ExternalService{
 			TypeMeta:   metav1.TypeMeta{APIVersion: egressv1.GroupVersion.String(), Kind: "ExternalService"},
@@ -140,27 +139,6 @@ func suggestExternalServices(ctx context.Context, views []workloadView, ports []
 		out = append(out, *s)
 	}
 	return out, nil
-}
-
-// nameForDNSName derives an ExternalService name from a dnsName as
-// 'egressctl import' does: dots as dashes, a letter first, at most
-// egressv1.MaxNameLength characters (a longer one ends in a hash).
-func nameForDNSName(dnsName string) string {
-	name := strings.ReplaceAll(dnsName, ".", "-")
-	if name == "" || name[0] < 'a' || name[0] > 'z' {
-		name = "es-" + name
-	}
-	if len(name) <= egressv1.MaxNameLength {
-		return name
-	}
-	return nameWithHash(name, dnsName)
-}
-
-func nameWithHash(name, seed string) string {
-	sum := sha256.Sum256([]byte(seed))
-	suffix := "-" + hex.EncodeToString(sum[:4])
-	keep := min(len(name), egressv1.MaxNameLength-len(suffix))
-	return strings.TrimRight(name[:keep], "-") + suffix
 }
 
 // writePatches prints, per workload, the command that adds the client

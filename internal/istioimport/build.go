@@ -83,9 +83,9 @@ func (im *importer) names() map[string]string {
 		if names[h] != "" {
 			continue
 		}
-		name := nameForHost(h)
+		name := NameForHost(h)
 		if other, clash := taken[name]; clash && other != h {
-			name = withHash(name, h)
+			name = NameWithHash(name, h)
 		}
 		names[h], taken[name] = name, h
 	}

@@ -138,12 +138,13 @@ func isIP(s string) bool {
 	return err == nil
 }
 
-// nameForHost derives an ExternalService name from a host: the host with
+// NameForHost derives an ExternalService name from a host (egressctl import
+// and egressctl observe --suggest both name theirs so): the host with
 // dots as dashes (api.github.com → api-github-com), starting with a letter
 // ("es-" is put in front otherwise), at most MaxNameLength characters; a
 // longer one is cut and ends in a hash of the whole host, so two long
 // hosts do not collide.
-func nameForHost(host string) string {
+func NameForHost(host string) string {
 	name := strings.ReplaceAll(host, ".", "-")
 	if name == "" || name[0] < 'a' || name[0] > 'z' {
 		name = "es-" + name
@@ -151,11 +152,11 @@ func nameForHost(host string) string {
 	if len(name) <= egressv1.MaxNameLength {
 		return name
 	}
-	return withHash(name, host)
+	return NameWithHash(name, host)
 }
 
-// withHash cuts name so that "-<hash of seed>" fits in MaxNameLength.
-func withHash(name, seed string) string {
+// NameWithHash cuts name so that "-<hash of seed>" fits in MaxNameLength.
+func NameWithHash(name, seed string) string {
 	sum := sha256.Sum256([]byte(seed))
 	suffix := "-" + hex.EncodeToString(sum[:4])
 	keep := min(len(name), egressv1.MaxNameLength-len(suffix))

@@ -52,19 +52,19 @@ func TestNameForHost(t *testing.T) {
 		"sftp.bank.example":      "sftp-bank-example",
 		"a.b.c.d.e.f.g.h.i.j.io": "a-b-c-d-e-f-g-h-i-j-io",
 	} {
-		if got := nameForHost(host); got != want {
-			t.Errorf("nameForHost(%s) = %s, want %s", host, got, want)
+		if got := NameForHost(host); got != want {
+			t.Errorf("NameForHost(%s) = %s, want %s", host, got, want)
 		}
 	}
 	long1 := strings.Repeat("x", 50) + ".one.example.com"
 	long2 := strings.Repeat("x", 50) + ".two.example.com"
-	n1, n2 := nameForHost(long1), nameForHost(long2)
+	n1, n2 := NameForHost(long1), NameForHost(long2)
 	for _, n := range []string{n1, n2} {
 		if len(n) > egressv1.MaxNameLength || !dns1035Label.MatchString(n) {
 			t.Errorf("%s is not a valid name of at most %d characters", n, egressv1.MaxNameLength)
 		}
 	}
-	if n1 == n2 || n1 != nameForHost(long1) {
+	if n1 == n2 || n1 != NameForHost(long1) {
 		t.Errorf("long names must differ by host and be stable: %s, %s", n1, n2)
 	}
 }
