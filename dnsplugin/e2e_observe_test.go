@@ -19,12 +19,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	egressv1 "github.com/egressgate/egressgate/api/v1"
 	"github.com/egressgate/egressgate/dnsplugin"
@@ -144,33 +138,15 @@ func newObserveRig(t *testing.T) *observeRig {
 // for it.
 func (r *observeRig) serviceAccountToken(t *testing.T, name string, reader bool) string {
 	t.Helper()
-	ctx := t.Context()
-	if err := r.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team"}}); err != nil {
-		t.Fatal(err)
-	}
+	path := ""
 	if reader {
-		objs := []client.Object{
-			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "egressgate-observe-reader"},
-				Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{dnsplugin.ObservePath}, Verbs: []string{"get"}}}},
-			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "observer"},
-				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "egressgate-observe-reader"},
-				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: "team"}}},
-		}
-		for _, o := range objs {
-			if err := r.c.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
-		}
+		path = dnsplugin.ObservePath
 	}
-	cs, err := kubernetes.NewForConfig(r.env.Config)
+	token, err := dnsharness.ServiceAccountToken(t.Context(), r.env.Config, r.c, "team", name, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := cs.CoreV1().ServiceAccounts("team").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("request a token for %s: %v", name, err)
-	}
-	return tr.Status.Token
+	return token
 }
 
 // get reads the endpoint with token ("" sends none) and returns the status

@@ -13,12 +13,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/egressgate/egressgate/internal/dnsharness"
 	"github.com/egressgate/egressgate/internal/supervisor"
@@ -224,28 +218,11 @@ func (rig *observeRig) startCoreDNS(t *testing.T, bin string) string {
 // readerToken is a token of a ServiceAccount allowed to read the endpoint.
 func readerToken(t *testing.T, env *testenv.Env) string {
 	t.Helper()
-	ctx := t.Context()
-	for _, o := range []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "observer", Namespace: "team"}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "egressgate-observe-reader"},
-			Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{observePath}, Verbs: []string{"get"}}}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "observer"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "egressgate-observe-reader"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "observer", Namespace: "team"}}},
-	} {
-		if err := env.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cs, err := kubernetes.NewForConfig(env.Config)
+	token, err := dnsharness.ServiceAccountToken(t.Context(), env.Config, env.Client, "team", "observer", observePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := cs.CoreV1().ServiceAccounts("team").CreateToken(ctx, "observer", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Status.Token
+	return token
 }
 
 func readFile(t *testing.T, path string) string {
