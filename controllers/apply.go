@@ -73,15 +73,6 @@ func toMap(obj any) (map[string]any, error) {
 	return m, nil
 }
 
-// upToDate reports whether applying desired onto existing would change
-// nothing: every desired value, the hash annotation included, is already
-// there. Fields the API server or other managers added are ignored; a field
-// the operator stopped setting changes the hash, so it is applied (and
-// removed) again.
-func upToDate(desired, existing *unstructured.Unstructured) bool {
-	return contains(existing.Object, desired.Object)
-}
-
 // contains reports whether want is a subset of have.
 func contains(have, want any) bool {
 	switch w := want.(type) {
@@ -180,36 +171,109 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 	if err != nil {
 		return err
 	}
+	key := client.ObjectKeyFromObject(obj)
 	// The read waits for this key's own earlier writes only, so a pass
 	// never re-applies what the one before it wrote.
-	existing := kind.newObj()
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	existing := kind.cached()
+	err = r.Client.Get(ctx, key, existing)
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return fmt.Errorf("get %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("get %s %s: %w", gvk.Kind, key, err)
 	default:
-		m, err := toMap(existing)
-		if err != nil {
+		same, err := r.upToDate(ctx, kind, desired, existing)
+		if err != nil || same {
 			return err
 		}
-		if upToDate(desired, &unstructured.Unstructured{Object: m}) {
-			return nil
-		}
 	}
-	// The body is the unstructured form; the target is typed, so the
-	// client's read-your-writes tracking uses the same typed cache the
-	// read above uses.
 	body, err := desired.MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("encode %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("encode %s %s: %w", gvk.Kind, key, err)
 	}
-	target := kind.newObj()
+	// The body is the unstructured form; the target has the form the
+	// cache keeps, so the client's read-your-writes tracking covers the
+	// read above.
+	target := kind.cached()
 	target.SetNamespace(obj.GetNamespace())
 	target.SetName(obj.GetName())
 	if err := r.Client.Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
+	r.verified.set(gvk.Kind, key, target.GetResourceVersion())
 	return nil
+}
+
+// upToDate reports whether applying desired onto existing, as the cache
+// has it, would change nothing: every desired value, the applied-hash
+// included, is already there. Fields the API server or other managers
+// added are ignored; a field the operator stopped setting changes the
+// hash, so it is applied (and removed) again.
+//
+// Of most kinds the cache has only metadata. A matching applied-hash is
+// then trusted only at the resourceVersion this operator last wrote or
+// verified; any other version (a hand edit, a status write, a restart)
+// is read from the API server and compared whole, once.
+func (r *Reconciler) upToDate(ctx context.Context, kind childKind, desired *unstructured.Unstructured, existing client.Object) (bool, error) {
+	if existing.GetAnnotations()[egressv1.AnnotationAppliedHash] != desired.GetAnnotations()[egressv1.AnnotationAppliedHash] {
+		return false, nil
+	}
+	if !kind.cachedWhole() {
+		key := client.ObjectKeyFromObject(existing)
+		if r.verified.is(kind.gvk.Kind, key, existing.GetResourceVersion()) {
+			return true, nil
+		}
+		live := kind.newObj()
+		if err := r.APIReader.Get(ctx, key, live); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		// A typed read leaves apiVersion and kind empty; the cache sets them.
+		live.GetObjectKind().SetGroupVersionKind(kind.gvk)
+		existing = live
+	}
+	m, err := toMap(existing)
+	if err != nil {
+		return false, err
+	}
+	if !contains(m, desired.Object) {
+		return false, nil
+	}
+	r.verified.set(kind.gvk.Kind, client.ObjectKeyFromObject(existing), existing.GetResourceVersion())
+	return true, nil
+}
+
+// verifiedVersions remembers, per child, the resourceVersion at which it
+// last held every desired value: written by this operator, or read whole
+// and compared.
+type verifiedVersions struct {
+	mu sync.Mutex
+	m  map[verifiedKey]string
+}
+
+type verifiedKey struct {
+	kind string
+	key  client.ObjectKey
+}
+
+func (v *verifiedVersions) is(kind string, key client.ObjectKey, resourceVersion string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	rv, ok := v.m[verifiedKey{kind, key}]
+	return ok && rv == resourceVersion
+}
+
+func (v *verifiedVersions) set(kind string, key client.ObjectKey, resourceVersion string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[verifiedKey]string{}
+	}
+	v.m[verifiedKey{kind, key}] = resourceVersion
+}
+
+// forget drops a child the operator deleted.
+func (v *verifiedVersions) forget(kind string, key client.ObjectKey) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.m, verifiedKey{kind, key})
 }

@@ -1,23 +1,37 @@
 package controllers
 
 import (
+	"fmt"
+
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // childKind is one kind of object the operator generates.
+//
+// The cache keeps only the metadata of children: labels, owner and the
+// applied-hash annotation are all a pass needs to find them and to see that
+// they are up to date (see applyOne for how a change by someone else is
+// still caught). The Gateway is the exception, since a pass reads its
+// status. At 10,000 ExternalServices this is the difference between the
+// cache holding 60,000 whole objects and 60,000 ObjectMetas.
 type childKind struct {
 	gvk schema.GroupVersionKind
 	// optional kinds come from CRDs (Gateway API, Istio) that may not be
 	// installed; core kinds are always served.
 	optional bool
-	newList  func() client.ObjectList
-	newObj   func() client.Object
-	items    func(client.ObjectList) []client.Object
+	// newObj is the typed object: the Gateway's cached form, and the form
+	// every other kind is read in from the API server when its metadata
+	// alone cannot tell whether it is up to date.
+	newObj func() client.Object
+	// newList is set for a kind cached whole (the Gateway).
+	newList func() client.ObjectList
 }
 
 // String names the kind as a person installing CRDs would look for it.
@@ -25,23 +39,51 @@ func (k childKind) String() string {
 	return k.gvk.Kind + "." + k.gvk.Group + "/" + k.gvk.Version
 }
 
-func itemsOf[T any, PT interface {
-	*T
-	client.Object
-}](items []T) []client.Object {
-	out := make([]client.Object, len(items))
-	for i := range items {
-		out[i] = PT(&items[i])
+// cachedWhole reports whether the cache keeps whole objects of this kind.
+func (k childKind) cachedWhole() bool { return k.newList != nil }
+
+// cached is an empty object of the form the cache keeps.
+func (k childKind) cached() client.Object {
+	if k.cachedWhole() {
+		return k.newObj()
 	}
-	return out
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(k.gvk)
+	return m
+}
+
+// cachedList is an empty list of the form the cache keeps.
+func (k childKind) cachedList() client.ObjectList {
+	if k.cachedWhole() {
+		return k.newList()
+	}
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+	return l
+}
+
+// items are the objects of a list from cachedList.
+func items(l client.ObjectList) ([]client.Object, error) {
+	objs, err := meta.ExtractList(l)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		c, ok := o.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("%T in a %T is no client.Object", o, l)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // gatewayKind is the Gateway, whose status the operator also reads.
 var gatewayKind = childKind{
 	gvk: gwapiv1.SchemeGroupVersion.WithKind("Gateway"), optional: true,
-	newList: func() client.ObjectList { return &gwapiv1.GatewayList{} },
 	newObj:  func() client.Object { return &gwapiv1.Gateway{} },
-	items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.GatewayList).Items) },
+	newList: func() client.ObjectList { return &gwapiv1.GatewayList{} },
 }
 
 // childKinds lists every generated kind. The order is the prune order:
@@ -49,54 +91,32 @@ var gatewayKind = childKind{
 var childKinds = []childKind{
 	{
 		gvk: gwapiv1.SchemeGroupVersion.WithKind("TLSRoute"), optional: true,
-		newList: func() client.ObjectList { return &gwapiv1.TLSRouteList{} },
-		newObj:  func() client.Object { return &gwapiv1.TLSRoute{} },
-		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.TLSRouteList).Items) },
+		newObj: func() client.Object { return &gwapiv1.TLSRoute{} },
 	},
 	{
 		gvk: gwapiv1.SchemeGroupVersion.WithKind("TCPRoute"), optional: true,
-		newList: func() client.ObjectList { return &gwapiv1.TCPRouteList{} },
-		newObj:  func() client.Object { return &gwapiv1.TCPRoute{} },
-		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*gwapiv1.TCPRouteList).Items) },
+		newObj: func() client.Object { return &gwapiv1.TCPRoute{} },
 	},
 	gatewayKind,
 	{
 		gvk: istionetworking.SchemeGroupVersion.WithKind("ServiceEntry"), optional: true,
-		newList: func() client.ObjectList { return &istionetworking.ServiceEntryList{} },
-		newObj:  func() client.Object { return &istionetworking.ServiceEntry{} },
-		items: func(l client.ObjectList) []client.Object {
-			return ptrItems(l.(*istionetworking.ServiceEntryList).Items)
-		},
+		newObj: func() client.Object { return &istionetworking.ServiceEntry{} },
 	},
 	{
 		gvk: istionetworking.SchemeGroupVersion.WithKind("DestinationRule"), optional: true,
-		newList: func() client.ObjectList { return &istionetworking.DestinationRuleList{} },
-		newObj:  func() client.Object { return &istionetworking.DestinationRule{} },
-		items: func(l client.ObjectList) []client.Object {
-			return ptrItems(l.(*istionetworking.DestinationRuleList).Items)
-		},
+		newObj: func() client.Object { return &istionetworking.DestinationRule{} },
 	},
 	{
-		gvk:     corev1.SchemeGroupVersion.WithKind("ConfigMap"),
-		newList: func() client.ObjectList { return &corev1.ConfigMapList{} },
-		newObj:  func() client.Object { return &corev1.ConfigMap{} },
-		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*corev1.ConfigMapList).Items) },
+		gvk:    corev1.SchemeGroupVersion.WithKind("ConfigMap"),
+		newObj: func() client.Object { return &corev1.ConfigMap{} },
 	},
-	{
-		gvk:     networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"),
-		newList: func() client.ObjectList { return &networkingv1.NetworkPolicyList{} },
-		newObj:  func() client.Object { return &networkingv1.NetworkPolicy{} },
-		items:   func(l client.ObjectList) []client.Object { return itemsOf(l.(*networkingv1.NetworkPolicyList).Items) },
-	},
+	networkPolicyKind,
 }
 
-// Istio's generated lists hold pointers.
-func ptrItems[T client.Object](items []T) []client.Object {
-	out := make([]client.Object, len(items))
-	for i := range items {
-		out[i] = items[i]
-	}
-	return out
+// networkPolicyKind is the NetworkPolicy, which a deletion waits for.
+var networkPolicyKind = childKind{
+	gvk:    networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"),
+	newObj: func() client.Object { return &networkingv1.NetworkPolicy{} },
 }
 
 func kindOf(gvk schema.GroupVersionKind) (childKind, bool) {

@@ -30,11 +30,15 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 		if k.optional && !r.served(k) {
 			continue
 		}
-		list := k.newList()
+		list := k.cachedList()
 		if err := r.listChildren(ctx, list, name, client.DisableReadYourWritesConsistency); err != nil {
 			return false, fmt.Errorf("list %s: %w", k, err)
 		}
-		for _, child := range k.items(list) {
+		children, err := items(list)
+		if err != nil {
+			return false, err
+		}
+		for _, child := range children {
 			if want[k.gvk.Kind+"/"+child.GetName()] || !child.GetDeletionTimestamp().IsZero() {
 				continue
 			}
@@ -51,6 +55,7 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 			if err := r.Client.Delete(ctx, child); client.IgnoreNotFound(err) != nil {
 				return false, fmt.Errorf("delete %s %s/%s: %w", k.gvk.Kind, child.GetNamespace(), child.GetName(), err)
 			}
+			r.verified.forget(k.gvk.Kind, client.ObjectKeyFromObject(child))
 		}
 	}
 	return waiting, nil

@@ -61,6 +61,8 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	watched map[string]bool // child kinds with a watch, by childKind.String()
+	// verified are the children's resourceVersions known to be up to date.
+	verified verifiedVersions
 }
 
 // Reconcile brings one ExternalService's children and status in line. It

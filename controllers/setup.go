@@ -150,10 +150,10 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 			}
 			return nil, fmt.Errorf("look up %s: %w", k, err)
 		}
-		if err := r.mgr.GetFieldIndexer().IndexField(context.Background(), k.newObj(), childIndex, childIndexValue); err != nil {
+		if err := r.mgr.GetFieldIndexer().IndexField(context.Background(), k.cached(), childIndex, childIndexValue); err != nil {
 			return nil, fmt.Errorf("index %s by ExternalService: %w", k, err)
 		}
-		src := source.Kind(r.mgr.GetCache(), k.newObj(),
+		src := source.Kind(r.mgr.GetCache(), k.cached(),
 			handler.EnqueueRequestForOwner(r.mgr.GetScheme(), r.mapper, &egressv1.ExternalService{}, handler.OnlyControllerOwner()),
 			notOwnCreate)
 		if err := r.controller.Watch(src); err != nil {

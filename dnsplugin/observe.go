@@ -99,6 +99,5 @@ func (e *Hijacker) serveObserved(ctx context.Context, h *observeHook, o *observe
 		workload: src.workload, qname: name, qtype: q.Qtype, rcode: rcode,
 		service: service, allowedFor: src.allowedFor, at: time.Now(),
 	})
-	observedLookups.WithLabelValues(service, src.workload.Namespace).Inc()
 	return rc, err
 }

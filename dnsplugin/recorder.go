@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultMaxEntries is how many (workload, name, type) entries observe mode
@@ -53,6 +54,9 @@ type entry struct {
 	allowedFor  []string
 	first, last time.Time
 	count       uint64
+	// lookups is observedLookups for service and the workload's namespace,
+	// looked up once rather than per query.
+	lookups prometheus.Counter
 
 	prev, next *entry
 }
@@ -83,7 +87,7 @@ func newRecorder(max int) *recorder {
 	return &recorder{max: max, entries: make(map[entryKey]*entry, min(max, 1024))}
 }
 
-// record counts one lookup.
+// record counts one lookup, in its entry and in observedLookups.
 func (r *recorder) record(l lookup) {
 	key := entryKey{workload: l.workload, qname: l.qname, qtype: l.qtype}
 	r.mu.Lock()
@@ -99,8 +103,12 @@ func (r *recorder) record(l lookup) {
 	} else {
 		r.unlink(e)
 	}
+	if e.lookups == nil || e.service != l.service {
+		e.lookups = observedLookups.WithLabelValues(l.service, l.workload.Namespace)
+	}
 	e.rcode, e.service, e.allowedFor, e.last = l.rcode, l.service, l.allowedFor, l.at
 	e.count++
+	e.lookups.Inc()
 	r.pushFront(e)
 }
 

@@ -38,6 +38,7 @@ var (
 // last (see observer.go).
 type workloadSource struct {
 	pods, replicaSets, jobs cache.SharedIndexInformer
+	memo                    sourceMemo
 
 	cancel  context.CancelFunc
 	running sync.WaitGroup
@@ -73,6 +74,14 @@ func newWorkloadSource(base *rest.Config) (*workloadSource, error) {
 			return nil, fmt.Errorf("set transform: %w", err)
 		}
 		*m.inf = inf
+	}
+	if _, err := w.pods.AddEventHandler(w.memo.podHandler()); err != nil {
+		return nil, fmt.Errorf("add pod handler: %w", err)
+	}
+	for _, inf := range []cache.SharedIndexInformer{w.replicaSets, w.jobs} {
+		if _, err := inf.AddEventHandler(w.memo.ownerHandler()); err != nil {
+			return nil, fmt.Errorf("add owner handler: %w", err)
+		}
 	}
 	for what, inf := range map[string]cache.SharedIndexInformer{"pods": w.pods, "replicasets": w.replicaSets, "jobs": w.jobs} {
 		if err := inf.SetWatchErrorHandlerWithContext(watchErrorHandler(what + " (observe)")); err != nil {
@@ -210,24 +219,41 @@ type source struct {
 // (NodeLocal DNSCache, a node without hostNetwork pods, a pod not yet seen)
 // is Unknown.
 func (w *workloadSource) resolve(ip netip.Addr) source {
-	if w != nil && ip.IsValid() {
-		objs, _ := w.pods.GetIndexer().ByIndex(podIPIndex, ip.String())
-		node := false
-		for _, obj := range objs {
-			p, ok := obj.(*observedPod)
-			if !ok {
-				continue
-			}
-			if p.hostNetwork {
-				node = true
-				continue
-			}
-			return source{workload: w.owner(p), allowedFor: p.allowed, pod: true}
-		}
-		if node {
-			return source{workload: workload{Kind: kindNode, Name: ip.String()}}
-		}
+	if w == nil || !ip.IsValid() {
+		return unknownSource(ip)
 	}
+	if s, ok := w.memo.get(ip); ok {
+		return s
+	}
+	gen := w.memo.gen.Load()
+	s := w.lookUp(ip)
+	w.memo.put(ip, s, gen)
+	return s
+}
+
+// lookUp is resolve without the memo.
+func (w *workloadSource) lookUp(ip netip.Addr) source {
+	objs, _ := w.pods.GetIndexer().ByIndex(podIPIndex, ip.String())
+	node := false
+	for _, obj := range objs {
+		p, ok := obj.(*observedPod)
+		if !ok {
+			continue
+		}
+		if p.hostNetwork {
+			node = true
+			continue
+		}
+		return source{workload: w.owner(p), allowedFor: p.allowed, pod: true}
+	}
+	if node {
+		return source{workload: workload{Kind: kindNode, Name: ip.String()}}
+	}
+	return unknownSource(ip)
+}
+
+// unknownSource is a source no pod has.
+func unknownSource(ip netip.Addr) source {
 	name := "-"
 	if ip.IsValid() {
 		name = ip.String()
