@@ -181,6 +181,11 @@ func (a *authorizer) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
+			// Through the API server's pod proxy, which consumes the
+			// Authorization header, the token comes in this one.
+			token, ok = bearerToken(r.Header.Get(ProxiedAuthorizationHeader))
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="egressgate observe"`)
 			http.Error(w, "Unauthorized: send a bearer token (Authorization: Bearer ...)", http.StatusUnauthorized)
 			return
@@ -200,6 +205,14 @@ func (a *authorizer) protect(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// ProxiedAuthorizationHeader carries the reader's bearer token when the
+// endpoint is read through the API server's pod proxy: the API server
+// authenticates the proxy request by its own Authorization header and
+// removes it, but passes this one to the pod. The token in it is reviewed
+// exactly as one in Authorization is; the header carries a credential, not
+// an identity anyone could claim.
+const ProxiedAuthorizationHeader = "X-Egressgate-Authorization"
 
 // bearerToken is the token of an "Authorization: Bearer TOKEN" header (the
 // scheme's case does not matter).

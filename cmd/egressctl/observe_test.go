@@ -13,6 +13,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/egressgate/egressgate/internal/dnsharness"
 	"github.com/egressgate/egressgate/internal/supervisor"
@@ -53,6 +58,100 @@ func TestObserveGolden(t *testing.T) {
 	}
 
 	t.Run("endpoints that cannot be read say why", func(t *testing.T) { testObserveErrors(t, rig) })
+	t.Run("every DNS pod through the API server's pod proxy", func(t *testing.T) { testObservePodProxy(t, rig) })
+}
+
+// testObservePodProxy reads the endpoint as egressctl does by default:
+// it finds the DNS pods and goes through the API server's pod proxy. The
+// DNS pod's IP is this machine's own address (the API server refuses to
+// proxy to loopback), on which CoreDNS's observe listener also listens.
+func testObservePodProxy(t *testing.T, rig *observeRig) {
+	ip := hostAddress(t)
+	ctx := t.Context()
+	if _, err := dnsharness.CreateWorkload(ctx, rig.env.Client, dnsharness.Workload{Kind: "Pod", Namespace: "kube-system", Name: "coredns-a",
+		IP: ip, Labels: map[string]string{"k8s-app": "kube-dns"}}); err != nil {
+		t.Fatal(err)
+	}
+	direct := observeOptions{endpoints: []string{rig.endpoint}, tokenFile: rig.tokenFile, insecure: true, output: "table", ports: "443/TLS"}
+	proxied := observeOptions{dnsNamespace: "kube-system", dnsSelector: "k8s-app=kube-dns", observePort: rig.observePort, tokenFile: rig.tokenFile, output: "table", ports: "443/TLS"}
+	var want, got, stderr bytes.Buffer
+	if err := runObserve(ctx, rig.env.Config, &want, &stderr, direct); err != nil {
+		t.Fatal(err)
+	}
+	if err := runObserve(ctx, rig.env.Config, &got, &stderr, proxied); err != nil {
+		t.Fatalf("through the pod proxy: %v\n%s", err, stderr.String())
+	}
+	if got.String() != want.String() {
+		t.Errorf("through the pod proxy:\n%s\nread directly:\n%s", got.String(), want.String())
+	}
+
+	free, err := supervisor.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader's own kubeconfig: it may read the endpoint, not proxy.
+	readerCfg := &rest.Config{Host: rig.env.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: rig.env.Config.CAData}, BearerToken: readFile(t, rig.tokenFile)}
+	for _, c := range []struct {
+		what string
+		cfg  *rest.Config
+		edit func(*observeOptions)
+		want string
+	}{
+		{"a user who may not list the DNS pods", readerCfg, func(*observeOptions) {}, "needs list on pods and get on pods/proxy there"},
+		{"a user who may list them but not proxy", readerCfg, func(*observeOptions) { mayListPods(t, rig.env.Client, readerCfg, "team", "observer") }, "the API server refused the pod proxy (403)"},
+		{"nothing on the port", rig.env.Config, func(o *observeOptions) { o.observePort = free }, "the API server could not reach the pod's port"},
+		{"no DNS pod", rig.env.Config, func(o *observeOptions) { o.dnsSelector = "k8s-app=coredns" }, "no running pod in kube-system matches k8s-app=coredns"},
+	} {
+		o := proxied
+		c.edit(&o)
+		var out, stderr bytes.Buffer
+		err := runObserve(ctx, c.cfg, &out, &stderr, o)
+		if err == nil || !strings.Contains(err.Error()+stderr.String(), c.want) {
+			t.Errorf("%s: error %v, stderr %q; want an error or warning containing %q", c.what, err, stderr.String(), c.want)
+		}
+	}
+}
+
+// mayListPods lets the ServiceAccount ns/name, whose credentials cfg holds,
+// list pods in kube-system.
+func mayListPods(t *testing.T, c client.Client, cfg *rest.Config, ns, name string) {
+	t.Helper()
+	for _, o := range []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "list-pods", Namespace: "kube-system"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-lists-pods", Namespace: "kube-system"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "list-pods"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}},
+	} {
+		if err := c.Create(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RBAC reaches the authorizer through the API server's informers.
+	testenv.Eventually(t, "the Role applies", 30*time.Second, func() error {
+		_, err := cs.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{})
+		return err
+	})
+}
+
+// hostAddress is a global unicast IPv4 address of this machine.
+func hostAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this machine has no global unicast IPv4 address for a DNS pod the API server would proxy to")
+	return ""
 }
 
 func testObserveErrors(t *testing.T, rig *observeRig) {
@@ -84,6 +183,7 @@ func testObserveErrors(t *testing.T, rig *observeRig) {
 type observeRig struct {
 	env                             *testenv.Env
 	endpoint, metricsURL, tokenFile string
+	observePort                     int
 }
 
 // startObserveRig starts an API server with workloads and ExternalServices,
@@ -138,12 +238,12 @@ func startObserveRig(t *testing.T) *observeRig {
 		{"127.0.0.44", "v4.example.org.", dns.TypeAAAA},
 	}
 	// Wait until the plugin has listed the pods, then send every lookup once.
-	httpClient, err := observeHTTPClient("", true)
+	sources, err := observeSources(ctx, rig.env.Config, observeOptions{endpoints: []string{rig.endpoint}, insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the pods listed", 60*time.Second, func() error {
-		rep, err := fetchObserved(ctx, httpClient, rig.endpoint, readFile(t, rig.tokenFile))
+		rep, err := sources[0].fetch(ctx, readFile(t, rig.tokenFile))
 		if err != nil {
 			return err
 		}
@@ -187,7 +287,7 @@ func (rig *observeRig) startCoreDNS(t *testing.T, bin string) string {
     egressoperator egress-operator-system cluster.local {
         kubeconfig %s %s
         observe {
-            listen 127.0.0.1:%d
+            listen 0.0.0.0:%d
             search_suffixes ec2.internal
         }
     }
@@ -211,6 +311,7 @@ func (rig *observeRig) startCoreDNS(t *testing.T, bin string) string {
 		t.Fatal(err)
 	}
 	rig.endpoint = fmt.Sprintf("https://127.0.0.1:%d", ports[3])
+	rig.observePort = ports[3]
 	rig.metricsURL = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	return fmt.Sprintf("127.0.0.1:%d", ports[0])
 }
