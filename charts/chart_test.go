@@ -102,7 +102,7 @@ func TestAllValuesSetsEveryValue(t *testing.T) {
 // the other choice turns a part of the chart off.
 var sameAsDefault = []string{
 	"crds.install", "operator.podDisruptionBudget.enabled", "metrics.service.enabled",
-	"coredns.rbac", "operator.flags.leader-elect",
+	"coredns.rbac", "coredns.observe", "operator.flags.leader-elect",
 }
 
 // leaves lists the dotted paths of every leaf (maps are walked, anything

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -73,6 +75,40 @@ func TestCoreDNSRBACIsConfigs(t *testing.T) {
 				t.Errorf("%s binds %v, want the values' ServiceAccount dns-system/dns", key(w), s)
 			}
 		}
+	}
+}
+
+// TestCoreDNSObserveRBACIsOptional: coredns.observe=false leaves out
+// exactly the RBAC of observe mode.
+func TestCoreDNSObserveRBACIsOptional(t *testing.T) {
+	names := func(vals map[string]any) []string {
+		var out []string
+		for _, o := range render(t, vals) {
+			if strings.HasPrefix(o.GetKind(), "Cluster") || strings.HasPrefix(o.GetKind(), "Role") {
+				out = append(out, o.GetKind()+"/"+o.GetName())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	all := names(nil)
+	without := names(map[string]any{"coredns": map[string]any{"observe": false}})
+	var left []string
+	for _, n := range all {
+		if !slices.Contains(without, n) {
+			left = append(left, n)
+		}
+	}
+	want := []string{
+		"ClusterRole/egressgate-coredns-observe", "ClusterRole/egressgate-observe-reader",
+		"ClusterRoleBinding/egressgate-coredns-observe",
+		"Role/egressgate-coredns-observe-events", "RoleBinding/egressgate-coredns-observe-events",
+	}
+	if !slices.Equal(left, want) {
+		t.Errorf("coredns.observe=false leaves out %v, want exactly %v", left, want)
+	}
+	if !slices.Contains(without, "ClusterRole/egressgate-coredns") {
+		t.Errorf("coredns.observe=false also dropped the plugin's own ClusterRole: %v", without)
 	}
 }
 
