@@ -3,7 +3,6 @@ package dnsplugin_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,7 +88,7 @@ func TestObserve(t *testing.T) {
 	t.Run("metrics by ExternalService and namespace, never a name", r.testMetrics)
 	t.Run("one Event per ExternalService and workload", r.testEvents)
 	t.Run("unauthenticated and unauthorised callers", r.testAuth)
-	t.Run("the API server's pod proxy does not carry the caller's token", r.testPodProxy)
+	t.Run("through the API server's pod proxy, the token in X-Egressgate-Authorization", r.testPodProxy)
 	t.Run("bad input", r.testBadInput)
 	t.Run("reload keeps the listener and the entries", r.testReload)
 	t.Run("API server gone: recording and the endpoint go on", r.testAPIServerGone)
@@ -207,13 +206,18 @@ func (r *observeRig) testAuth(t *testing.T) {
 }
 
 // testPodProxy reads the endpoint through the API server's pod proxy, as a
-// reader who may also use the proxy: the API server authenticates the
-// reader, then connects to the pod without the token, so the plugin answers
-// 401. (The pod's IP is this machine's address, since the API server refuses
-// to proxy to loopback.)
+// reader who may also use the proxy. The API server authenticates the
+// reader by its Authorization header and connects to the pod without it:
+// the plugin answers 401, unless the token also comes in
+// X-Egressgate-Authorization, which the API server passes on and the
+// plugin reviews like Authorization. (The pod's IP is this machine's
+// address, since the API server refuses to proxy to loopback.)
 func (r *observeRig) testPodProxy(t *testing.T) {
 	ctx := t.Context()
-	hostIP := hostAddress(t)
+	hostIP, err := dnsharness.HostAddress()
+	if err != nil {
+		t.Skip(err)
+	}
 	_, port, _ := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(r.endpoint, dnsplugin.ObservePath), "https://"), ":")
 	if _, err := dnsharness.CreateWorkload(ctx, r.c, dnsharness.Workload{Kind: "Pod", Namespace: "kube-system", Name: "coredns-observe", IP: hostIP}); err != nil {
 		t.Fatal(err)
@@ -234,54 +238,35 @@ func (r *observeRig) testPodProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("%s/api/v1/namespaces/kube-system/pods/https:coredns-observe:%s/proxy%s", strings.TrimSuffix(r.env.Config.Host, "/"), port, dnsplugin.ObservePath)
-	eventually(t, "the plugin's answer through the proxy", followTimeout, func() error {
-		resp, err := hc.Get(url)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "send a bearer token") {
-			return fmt.Errorf("through the pod proxy: %d %s; want the plugin's 401 for a request without a token", resp.StatusCode, body)
-		}
-		return nil
-	})
-}
-
-// hostAddress is an IPv4 address of this machine that is not loopback.
-func hostAddress(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			if ifaceIsLoopback(n.IP) {
-				continue
+	for _, c := range []struct {
+		what, header string // header: X-Egressgate-Authorization's token
+		want         int
+		body         string
+	}{
+		{"no token for the pod", "", http.StatusUnauthorized, "send a bearer token"},
+		{"a token without the reader role", r.nobody, http.StatusForbidden, "may not get"},
+		{"the reader's token", r.reader, http.StatusOK, `"entries"`},
+	} {
+		eventually(t, "through the pod proxy, "+c.what, followTimeout, func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
 			}
-			return n.IP.String()
-		}
-	}
-	t.Skip("this machine has no IPv4 address besides loopback for the API server to proxy to")
-	return ""
-}
-
-// ifaceIsLoopback reports whether ip sits on a loopback interface.
-func ifaceIsLoopback(ip net.IP) bool {
-	ifaces, _ := net.Interfaces()
-	for _, i := range ifaces {
-		if i.Flags&net.FlagLoopback == 0 {
-			continue
-		}
-		addrs, _ := i.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
-				return true
+			if c.header != "" {
+				req.Header.Set(dnsplugin.ProxiedAuthorizationHeader, "Bearer "+c.header)
 			}
-		}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.want || !strings.Contains(string(body), c.body) {
+				return fmt.Errorf("%d %s; want %d with %q", resp.StatusCode, body, c.want, c.body)
+			}
+			return nil
+		})
 	}
-	return false
 }
 
 // testBadInput sends an oversized name and one with bytes that are not

@@ -66,7 +66,10 @@ func TestObserveGolden(t *testing.T) {
 // DNS pod's IP is this machine's own address (the API server refuses to
 // proxy to loopback), on which CoreDNS's observe listener also listens.
 func testObservePodProxy(t *testing.T, rig *observeRig) {
-	ip := hostAddress(t)
+	ip, err := dnsharness.HostAddress()
+	if err != nil {
+		t.Skip(err)
+	}
 	ctx := t.Context()
 	if _, err := dnsharness.CreateWorkload(ctx, rig.env.Client, dnsharness.Workload{Kind: "Pod", Namespace: "kube-system", Name: "coredns-a",
 		IP: ip, Labels: map[string]string{"k8s-app": "kube-dns"}}); err != nil {
@@ -136,22 +139,6 @@ func mayListPods(t *testing.T, c client.Client, cfg *rest.Config, ns, name strin
 		_, err := cs.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{})
 		return err
 	})
-}
-
-// hostAddress is a global unicast IPv4 address of this machine.
-func hostAddress(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-			return n.IP.String()
-		}
-	}
-	t.Skip("this machine has no global unicast IPv4 address for a DNS pod the API server would proxy to")
-	return ""
 }
 
 func testObserveErrors(t *testing.T, rig *observeRig) {

@@ -2,7 +2,9 @@ package dnsharness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -113,4 +115,28 @@ func controlledBy(owner client.Object, apiVersion, kind string) []metav1.OwnerRe
 		APIVersion: apiVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}}
+}
+
+// HostAddress is an IPv4 address of this machine outside loopback, for a
+// pod the API server will proxy to (it refuses loopback addresses).
+func HostAddress() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, i := range ifaces {
+		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := i.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String(), nil
+			}
+		}
+	}
+	return "", errors.New("this machine has no IPv4 address outside loopback for the API server to proxy a pod's requests to")
 }
