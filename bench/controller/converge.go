@@ -88,6 +88,7 @@ func (b *bench) operator(ctx context.Context, r *results) error {
 // objects, and should write nothing.
 func (b *bench) noopPass(ctx context.Context, r *results, before writes) error {
 	fmt.Fprintf(os.Stderr, ">> no-op pass: a restarted operator reconciles all %d again\n", b.n)
+	start := time.Now()
 	op, err := startOperator(b.operatorBin, b.kubeconfig, b.dir)
 	if err != nil {
 		return err
@@ -96,6 +97,8 @@ func (b *bench) noopPass(ctx context.Context, r *results, before writes) error {
 	if err := op.waitIdle(ctx, 0, float64(b.n)); err != nil {
 		return err
 	}
+	r.noopSeconds = time.Since(start).Seconds()
+	r.noopRequests = op.total(ctx, "rest_client_requests_total") / float64(b.n)
 	if rss, err := op.peakRSS(); err == nil && rss > r.peakRSS {
 		r.peakRSS = rss
 	}

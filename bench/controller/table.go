@@ -14,8 +14,11 @@ type results struct {
 	writes           writes  // per ExternalService, at creation
 	passes, requests float64 // per ExternalService, at creation
 	noopWrites       float64
-	peakRSS          int64
-	consistencyWait  float64 // seconds the operator's reads waited for its own writes, summed
+	// The no-op pass's seconds from the restart until idle (waiting for
+	// idleness included) and its API requests per ExternalService.
+	noopSeconds, noopRequests float64
+	peakRSS                   int64
+	consistencyWait           float64 // seconds the operator's reads waited for its own writes, summed
 }
 
 // row is one line of the table: how to read a measure off a run, how to
@@ -43,6 +46,8 @@ func rows(n int) []row {
 		{name: "API requests per ExternalService", format: "%.2f", value: func(r results) float64 { return r.requests }},
 		{name: "seconds reads waited for the operator's own writes (sum)", format: "%.0f", value: func(r results) float64 { return r.consistencyWait }},
 		{name: "writes, no-op pass over all", format: "%.0f", target: "0", value: func(r results) float64 { return r.noopWrites }, met: func(v float64) bool { return v == 0 }},
+		{name: "  its seconds, restart to idle", format: "%.1f", value: func(r results) float64 { return r.noopSeconds }},
+		{name: "  its API requests per ExternalService", format: "%.2f", value: func(r results) float64 { return r.noopRequests }},
 		{name: "operator peak RSS (MiB)", format: "%.1f", target: "<= 250",
 			value: func(r results) float64 { return float64(r.peakRSS) / (1 << 20) }, met: func(v float64) bool { return v <= 250 }},
 	}
