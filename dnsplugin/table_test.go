@@ -104,7 +104,7 @@ func TestTrimKeepsWhatTheTableNeeds(t *testing.T) {
 func ipEqual(a, b net.IP) bool { return a.Equal(b) }
 
 // What the plugin keeps in memory for 10,000 ExternalServices: the trimmed
-// objects in the informer's store and the lookup table. The issue's budget
+// objects in the informer's store and the lookup table. The project's budget
 // for the whole plugin is 50 MiB; `make bench-dns` measures the real
 // CoreDNS process as well.
 func TestHeapWith10000ExternalServices(t *testing.T) {

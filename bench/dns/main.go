@@ -36,7 +36,7 @@ import (
 	"github.com/egressgate/egressgate/internal/dnsharness"
 )
 
-// Targets from the issue.
+// The targets of the DNS path (ARCHITECTURE.md, README "Benchmarks").
 const (
 	targetHijackRatio = 0.90 // a/b
 	targetPassRatio   = 0.97 // c-with/c-without
@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&o.coredns, "coredns", "", "CoreDNS binary with egressoperator (default: bin/coredns)")
 	flag.IntVar(&o.names, "names", 1000, "names per configuration")
 	flag.IntVar(&o.heapServices, "heap-services", 10000, "ExternalServices loaded for the heap measurement")
-	flag.IntVar(&o.rounds, "rounds", 9, "rounds of every configuration (the issue asks for at least 5)")
+	flag.IntVar(&o.rounds, "rounds", 9, "rounds of every configuration (at least 5 for a median worth reading)")
 	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of one dnsperf run")
 	flag.IntVar(&o.clients, "clients", 4, "dnsperf clients (-c)")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf queries outstanding (-q)")
