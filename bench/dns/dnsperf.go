@@ -31,12 +31,12 @@ type result struct {
 // printed ratios index into it.
 func (s *servers) configs(dir string) []*config {
 	return []*config{
-		{label: "(a) egressoperator, hijacked names", server: s.withPlugin, queries: filepath.Join(dir, "queries.hijacked")},
+		{label: "(a) egressoperator, hijacked names", server: s.plugin, queries: filepath.Join(dir, "queries.hijacked")},
 		{label: "(b) hosts, the same names", server: s.hostsHijacked, queries: filepath.Join(dir, "queries.hijacked")},
-		{label: "(c) pass-through, with egressoperator", server: s.withPlugin, queries: filepath.Join(dir, "queries.pass")},
-		{label: "(c) pass-through, without", server: s.hostsOnly, queries: filepath.Join(dir, "queries.pass")},
-		{label: "(d) observe on, hijacked names", server: s.withObserve, queries: filepath.Join(dir, "queries.hijacked")},
-		{label: "(e) observe on, pass-through", server: s.withObserve, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(c) pass-through, with egressoperator", server: s.plugin, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(c) pass-through, without", server: s.hostsPass, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(d) observe on, hijacked names", server: s.observe, queries: filepath.Join(dir, "queries.hijacked")},
+		{label: "(e) observe on, pass-through", server: s.observe, queries: filepath.Join(dir, "queries.pass")},
 	}
 }
 

@@ -3,7 +3,8 @@
 // Debian's dnsperf, against a real kube-apiserver holding the
 // ExternalServices.
 //
-// The same binary serves every configuration, 1000 names each:
+// One CoreDNS process serves every configuration, one server block each,
+// 1000 names each:
 //
 //	(a) egressoperator hijacking 1000 names;
 //	(b) the stock hosts plugin serving the same 1000 name→IP pairs, the
@@ -15,8 +16,8 @@
 //
 // The configurations run interleaved, in a rotating order, for several
 // rounds; the table shows medians. Then 9000 more ExternalServices are
-// loaded and the heap of the CoreDNS process with egressoperator is read
-// after a garbage collection.
+// loaded and the heap of a CoreDNS process with only egressoperator's block
+// is read after a garbage collection, against one with only hosts.
 //
 // The run follows the data: load ExternalServices into the API server
 // (load.go), start the CoreDNS servers (servers.go), time them with

@@ -23,10 +23,10 @@ type heap struct {
 func measureHeap(ctx context.Context, api *apiServer, s *servers, o options) (heap, error) {
 	var h heap
 	var err error
-	if h.before, err = heapAlloc(s.withPlugin); err != nil {
+	if h.before, err = heapAlloc(s.heapPlugin); err != nil {
 		return h, err
 	}
-	if h.baseline, err = heapAlloc(s.hostsOnly); err != nil {
+	if h.baseline, err = heapAlloc(s.heapBaseline); err != nil {
 		return h, err
 	}
 	fmt.Printf(">> creating %d more ExternalServices (%d in all)\n", o.heapServices-o.names, o.heapServices)
@@ -34,11 +34,11 @@ func measureHeap(ctx context.Context, api *apiServer, s *servers, o options) (he
 	if err := createHijacked(ctx, api.client, o.names, o.heapServices); err != nil {
 		return h, err
 	}
-	if err := waitNames(ctx, s.withPlugin, o.heapServices); err != nil {
+	if err := waitNames(ctx, s.heapPlugin, o.heapServices); err != nil {
 		return h, err
 	}
 	fmt.Printf("   created and in the plugin's table in %.1f s\n", time.Since(start).Seconds())
-	h.after, err = heapAlloc(s.withPlugin)
+	h.after, err = heapAlloc(s.heapPlugin)
 	return h, err
 }
 
