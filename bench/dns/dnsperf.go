@@ -40,21 +40,49 @@ func (s *servers) configs(dir string) []*config {
 	}
 }
 
-// measure runs every configuration once per round, in an order that
-// rotates every round, and keeps each result.
-func measure(configs []*config, o options) error {
-	fmt.Printf(">> %d rounds of %d configurations, %s each (dnsperf -c %d -q %d)\n",
-		o.rounds, len(configs), o.duration, o.clients, o.outstanding)
+// ratio is one comparison the benchmark makes: x's throughput over y's,
+// configurations by index into configs.
+type ratio struct {
+	name   string
+	x, y   int
+	target float64
+	// paired holds, per round, (x₁+x₂)/(y₁+y₂) of the runs x, y, y, x made
+	// back to back: drift of the machine's speed during the four runs
+	// cancels out.
+	paired []float64
+}
+
+// ratios are the comparisons, in the order they are printed.
+func ratios() []*ratio {
+	return []*ratio{
+		{name: "a/b", x: 0, y: 1, target: targetHijackRatio},
+		{name: "c-with/c-without", x: 2, y: 3, target: targetPassRatio},
+		{name: "observe on/off, hijacked (d/a)", x: 4, y: 0, target: targetObserveRatio},
+		{name: "observe on/off, pass-through (e/c)", x: 5, y: 2, target: targetObserveRatio},
+	}
+}
+
+// measure runs, every round, each comparison's two configurations in the
+// order x, y, y, x, and keeps every result (a configuration in two
+// comparisons runs in both).
+func measure(configs []*config, rs []*ratio, o options) error {
+	fmt.Printf(">> %d rounds of %d comparisons, each x y y x, %s per run (dnsperf -c %d -q %d)\n",
+		o.rounds, len(rs), o.duration, o.clients, o.outstanding)
 	for r := range o.rounds {
-		for i := range configs {
-			cfg := configs[(i+r)%len(configs)] // rotate the order every round
-			res, err := dnsperf(cfg, o)
-			if err != nil {
-				return err
+		for _, rt := range rs {
+			var sums [2]float64
+			for i, which := range []int{rt.x, rt.y, rt.y, rt.x} {
+				cfg := configs[which]
+				res, err := dnsperf(cfg, o)
+				if err != nil {
+					return err
+				}
+				cfg.results = append(cfg.results, res)
+				sums[min(i, 3-i)] += res.qps // runs 0 and 3 are x, 1 and 2 are y
+				fmt.Printf("   round %2d  %-40s %8.0f qps  %8.1f µs latency  %6.2f µs CPU/query\n",
+					r+1, cfg.label, res.qps, res.latency*1e6, res.cpu*1e6)
 			}
-			cfg.results = append(cfg.results, res)
-			fmt.Printf("   round %2d  %-40s %8.0f qps  %8.1f µs latency  %6.2f µs CPU/query\n",
-				r+1, cfg.label, res.qps, res.latency*1e6, res.cpu*1e6)
+			rt.paired = append(rt.paired, sums[0]/sums[1])
 		}
 	}
 	return nil

@@ -14,8 +14,9 @@
 //	(d, e) the hijacked and pass-through names of (a) and (c) with observe
 //	    mode on, recording every query.
 //
-// The configurations run interleaved, in a rotating order, for several
-// rounds; the table shows medians. Then 9000 more ExternalServices are
+// Every round runs each comparison's two configurations back to back as
+// x, y, y, x; the table shows medians, and each ratio is the median over
+// rounds of those four runs' ratio. Then 9000 more ExternalServices are
 // loaded and the heap of a CoreDNS process with only egressoperator's block
 // is read after a garbage collection, against one with only hosts.
 //
@@ -52,7 +53,7 @@ func main() {
 	flag.IntVar(&o.names, "names", 1000, "names per configuration")
 	flag.IntVar(&o.heapServices, "heap-services", 10000, "ExternalServices loaded for the heap measurement")
 	flag.IntVar(&o.rounds, "rounds", 9, "rounds of every configuration (at least 5 for a median worth reading)")
-	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of one dnsperf run")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of one dnsperf run (whole seconds)")
 	flag.IntVar(&o.clients, "clients", 4, "dnsperf clients (-c)")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf queries outstanding (-q)")
 	flag.BoolVar(&o.pin, "pin", true, "pin CoreDNS to CPU 1 (GOMAXPROCS=1) and dnsperf to CPU 0, when taskset and 2 CPUs are there")
@@ -101,15 +102,15 @@ func run(o options) error {
 		return err
 	}
 
-	configs := s.configs(dir)
-	if err := measure(configs, o); err != nil {
+	configs, rs := s.configs(dir), ratios()
+	if err := measure(configs, rs, o); err != nil {
 		return err
 	}
 	heap, err := measureHeap(ctx, api, s, o)
 	if err != nil {
 		return err
 	}
-	printTable(o, configs)
+	printTable(o, configs, rs)
 	printHeap(o, heap)
 	return nil
 }
