@@ -200,7 +200,9 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
-	r.verified.set(gvk.Kind, key, target.GetResourceVersion())
+	if !kind.cachedWhole() {
+		r.verified.set(gvk.Kind, key, target.GetResourceVersion())
+	}
 	return nil
 }
 
@@ -218,28 +220,33 @@ func (r *Reconciler) upToDate(ctx context.Context, kind childKind, desired *unst
 	if existing.GetAnnotations()[egressv1.AnnotationAppliedHash] != desired.GetAnnotations()[egressv1.AnnotationAppliedHash] {
 		return false, nil
 	}
-	if !kind.cachedWhole() {
-		key := client.ObjectKeyFromObject(existing)
-		if r.verified.is(kind.gvk.Kind, key, existing.GetResourceVersion()) {
-			return true, nil
-		}
-		live := kind.newObj()
-		if err := r.APIReader.Get(ctx, key, live); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		// A typed read leaves apiVersion and kind empty; the cache sets them.
-		live.GetObjectKind().SetGroupVersionKind(kind.gvk)
-		existing = live
+	if kind.cachedWhole() {
+		return holds(existing, desired)
 	}
-	m, err := toMap(existing)
+	key := client.ObjectKeyFromObject(existing)
+	if r.verified.is(kind.gvk.Kind, key, existing.GetResourceVersion()) {
+		return true, nil
+	}
+	live := kind.newObj()
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	// A typed read leaves apiVersion and kind empty; the cache sets them.
+	live.GetObjectKind().SetGroupVersionKind(kind.gvk)
+	ok, err := holds(live, desired)
+	if ok {
+		r.verified.set(kind.gvk.Kind, key, live.GetResourceVersion())
+	}
+	return ok, err
+}
+
+// holds reports whether obj already has every value of desired.
+func holds(obj client.Object, desired *unstructured.Unstructured) (bool, error) {
+	m, err := toMap(obj)
 	if err != nil {
 		return false, err
 	}
-	if !contains(m, desired.Object) {
-		return false, nil
-	}
-	r.verified.set(kind.gvk.Kind, client.ObjectKeyFromObject(existing), existing.GetResourceVersion())
-	return true, nil
+	return contains(m, desired.Object), nil
 }
 
 // verifiedVersions remembers, per child, the resourceVersion at which it
