@@ -67,8 +67,10 @@ type Hijacker struct {
 // up which name outside the cluster, and what was answered.
 func (e *Hijacker) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if h := e.observe; h != nil {
-		if o := h.o.Load(); o != nil && h.recordable(r) {
-			return e.serveObserved(ctx, h, o, w, r)
+		if o := h.o.Load(); o != nil {
+			if name, ok := h.recordable(r); ok {
+				return e.serveObserved(ctx, h, o, w, r, name)
+			}
 		}
 	}
 	return e.answer(ctx, w, r)
@@ -89,13 +91,17 @@ func (e *Hijacker) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if r.Response || len(r.Question) != 1 {
 		return dns.RcodeFormatError, nil
 	}
-	q := r.Question[0]
 	t := e.source.Table()
-	rec := t.lookup(q.Name)
+	return e.answerQuery(ctx, w, r, t, t.lookup(r.Question[0].Name))
+}
+
+// answerQuery answers the query r, whose name has the record rec in t (nil
+// when it is not hijacked).
+func (e *Hijacker) answerQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, t *Table, rec *record) (int, error) {
 	if rec == nil {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
-
+	q := r.Question[0]
 	server := metrics.WithServer(ctx)
 	// A gateway resolves the real name; hijacking its lookup would send it
 	// to itself.

@@ -60,7 +60,7 @@ var (
 	// hijacked the name ("" for every name no ExternalService hijacks) and
 	// the namespace of the workload that sent them ("" for a node or an
 	// unknown source).
-	observedLookups = promauto.NewCounterVec(prometheus.CounterOpts{
+	observedLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "observed_lookups_total",
@@ -92,3 +92,21 @@ var (
 		Help:      "Lookups of a hijacked name by a pod without the ExternalService's client label, whose connections the gateway will refuse.",
 	}, []string{"external_service", "namespace"})
 )
+
+func init() {
+	prometheus.MustRegister(lookupsCollector{observedLookups})
+}
+
+// lookupsCollector serves observedLookups after adding the lookups every
+// running observer's recorder holds pending (recorder.flushLookups).
+type lookupsCollector struct{ *prometheus.CounterVec }
+
+// Collect implements prometheus.Collector.
+func (c lookupsCollector) Collect(ch chan<- prometheus.Metric) {
+	observers.Lock()
+	for _, o := range observers.m {
+		o.recorder.flushLookups()
+	}
+	observers.Unlock()
+	c.CounterVec.Collect(ch)
+}

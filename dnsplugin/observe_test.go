@@ -102,7 +102,7 @@ func TestRecorderReport(t *testing.T) {
 func observedHijacker(max int, suffixes ...string) (*Hijacker, *observer) {
 	h := fuzzHijacker()
 	o := &observer{recorder: newRecorder(max), refusals: &refusalReporter{last: map[refusalKey]time.Time{}, queue: make(chan refusal, 1), interval: time.Minute}}
-	h.observe = &observeHook{cfg: &observeConfig{maxEntries: max, searchSuffixes: suffixes}, zone: DefaultZone}
+	h.observe = &observeHook{cfg: &observeConfig{maxEntries: max, searchSuffixes: suffixes}, zone: canonicalName(DefaultZone)}
 	h.observe.o.Store(o)
 	return h, o
 }

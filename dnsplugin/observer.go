@@ -51,6 +51,7 @@ type observer struct {
 	workloads *workloadSource
 	refusals  *refusalReporter
 	endpoint  *endpoint
+	clock     *coarseClock
 }
 
 var observers = struct {
@@ -97,6 +98,7 @@ func startObserver(cfg *observeConfig, rc *rest.Config) (*observer, error) {
 	}
 	ws.Start()
 	refusals.Start()
+	o.clock = startClock()
 	log.Infof("observe: serving recorded lookups on https://%s%s (at most %d entries)", o.endpoint.Addr(), ObservePath, cfg.maxEntries)
 	return o, nil
 }
@@ -114,13 +116,15 @@ func (o *observer) release() {
 	o.endpoint.Stop()
 	o.workloads.Stop()
 	o.refusals.Stop()
+	o.clock.Stop()
 	o.recorder.forget()
 }
 
 // observeHook is one block's view of observe mode: its own rules on what
 // to record, and the shared observer once OnStartup acquired it.
 type observeHook struct {
-	cfg  *observeConfig
+	cfg *observeConfig
+	// zone is the cluster domain in canonical form (canonicalName).
 	zone string
 	rc   *rest.Config
 	o    atomic.Pointer[observer]

@@ -61,7 +61,7 @@ func setup(c *caddy.Controller) error {
 
 	e := &Hijacker{source: source, ttl: cfg.ttl}
 	if cfg.observe != nil {
-		e.observe = &observeHook{cfg: cfg.observe, zone: cfg.zone, rc: restConfig}
+		e.observe = &observeHook{cfg: cfg.observe, zone: canonicalName(cfg.zone), rc: restConfig}
 		c.OnStartup(e.observe.start)
 		c.OnShutdown(e.observe.stop)
 	}

@@ -51,7 +51,15 @@ func (t *Table) lookup(qname string) *record {
 	if t == nil || len(t.names) == 0 {
 		return nil
 	}
-	return t.names[canonicalName(qname)]
+	return t.lookupCanonical(canonicalName(qname))
+}
+
+// lookupCanonical is lookup for a name already in canonical form.
+func (t *Table) lookupCanonical(name string) *record {
+	if t == nil || len(t.names) == 0 {
+		return nil
+	}
+	return t.names[name]
 }
 
 // isGateway reports whether ip is the IP of a gateway pod.

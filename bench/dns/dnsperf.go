@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,10 +15,11 @@ import (
 
 // The timed part: dnsperf against each configuration, interleaved.
 
-// config is one measured configuration: a server and the names asked.
+// config is one measured configuration: a block's role and the names
+// asked.
 type config struct {
 	label   string
-	server  *server
+	role    int
 	queries string // dnsperf data file
 	results []result
 }
@@ -29,14 +31,14 @@ type result struct {
 
 // configs are the measured configurations, in the table's order; the
 // printed ratios index into it.
-func (s *servers) configs(dir string) []*config {
+func configs(dir string) []*config {
 	return []*config{
-		{label: "(a) egressoperator, hijacked names", server: s.plugin, queries: filepath.Join(dir, "queries.hijacked")},
-		{label: "(b) hosts, the same names", server: s.hostsHijacked, queries: filepath.Join(dir, "queries.hijacked")},
-		{label: "(c) pass-through, with egressoperator", server: s.plugin, queries: filepath.Join(dir, "queries.pass")},
-		{label: "(c) pass-through, without", server: s.hostsPass, queries: filepath.Join(dir, "queries.pass")},
-		{label: "(d) observe on, hijacked names", server: s.observe, queries: filepath.Join(dir, "queries.hijacked")},
-		{label: "(e) observe on, pass-through", server: s.observe, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(a) egressoperator, hijacked names", role: rolePlugin, queries: filepath.Join(dir, "queries.hijacked")},
+		{label: "(b) hosts, the same names", role: roleHostsHijacked, queries: filepath.Join(dir, "queries.hijacked")},
+		{label: "(c) pass-through, with egressoperator", role: rolePlugin, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(c) pass-through, without", role: roleHostsPass, queries: filepath.Join(dir, "queries.pass")},
+		{label: "(d) observe on, hijacked names", role: roleObserve, queries: filepath.Join(dir, "queries.hijacked")},
+		{label: "(e) observe on, pass-through", role: roleObserve, queries: filepath.Join(dir, "queries.pass")},
 	}
 }
 
@@ -62,18 +64,21 @@ func ratios() []*ratio {
 	}
 }
 
-// measure runs, every round, each comparison's two configurations in the
-// order x, y, y, x, and keeps every result (a configuration in two
-// comparisons runs in both).
-func measure(configs []*config, rs []*ratio, o options) error {
-	fmt.Printf(">> %d rounds of %d comparisons, each x y y x, %s per run (dnsperf -c %d -q %d)\n",
+// measure runs, every round, in a fresh process under test, each
+// comparison's two configurations in the order x, y, y, x, and keeps every
+// result (a configuration in two comparisons runs in both).
+func measure(ctx context.Context, s *servers, dir string, configs []*config, rs []*ratio, o options) error {
+	fmt.Printf(">> %d rounds of %d comparisons, each x y y x, %s per run (dnsperf -c %d -q %d), a fresh process every round\n",
 		o.rounds, len(rs), o.duration, o.clients, o.outstanding)
 	for r := range o.rounds {
+		if err := s.startRound(ctx, o, dir, r); err != nil {
+			return err
+		}
 		for _, rt := range rs {
 			var sums [2]float64
 			for i, which := range []int{rt.x, rt.y, rt.y, rt.x} {
 				cfg := configs[which]
-				res, err := dnsperf(cfg, o)
+				res, err := dnsperf(s.underTest[cfg.role], cfg, o)
 				if err != nil {
 					return err
 				}
@@ -88,6 +93,26 @@ func measure(configs []*config, rs []*ratio, o options) error {
 	return nil
 }
 
+// profile writes to file a CPU profile of the process under test while
+// dnsperf loads cfg for 10 s: where the time of a configuration goes.
+func profile(s *servers, cfg *config, o options, file string) error {
+	srv := s.underTest[cfg.role]
+	done := make(chan error, 1)
+	go func() {
+		o := o
+		o.duration = 10 * time.Second
+		_, err := dnsperf(srv, cfg, o)
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	body, err := get(srv.pprof + "/profile?seconds=8")
+	if err := errors.Join(err, <-done); err != nil {
+		return fmt.Errorf("profile %s: %w", cfg.label, err)
+	}
+	fmt.Printf(">> CPU profile of %s written to %s\n", cfg.label, file)
+	return os.WriteFile(file, []byte(body), 0o644)
+}
+
 var (
 	qpsLine     = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 	latencyLine = regexp.MustCompile(`Average Latency \(s\):\s+([0-9.]+)`)
@@ -98,9 +123,9 @@ var (
 
 // dnsperf runs one timed load against cfg and checks that every answer
 // was NOERROR.
-func dnsperf(cfg *config, o options) (result, error) {
+func dnsperf(srv *server, cfg *config, o options) (result, error) {
 	args := []string{
-		"-s", "127.0.0.1", "-p", strconv.Itoa(cfg.server.port), "-d", cfg.queries,
+		"-s", "127.0.0.1", "-p", strconv.Itoa(srv.port), "-d", cfg.queries,
 		"-l", strconv.Itoa(int(o.duration.Seconds())), "-c", strconv.Itoa(o.clients),
 		"-q", strconv.Itoa(o.outstanding), "-T", "1",
 	}
@@ -108,7 +133,7 @@ func dnsperf(cfg *config, o options) (result, error) {
 	if o.pin {
 		cmd = exec.Command("taskset", append([]string{"-c", "0", "dnsperf"}, args...)...)
 	}
-	cpuBefore, err := cpuTime(cfg.server.proc.Pid())
+	cpuBefore, err := cpuTime(srv.proc.Pid())
 	if err != nil {
 		return result{}, err
 	}
@@ -117,7 +142,7 @@ func dnsperf(cfg *config, o options) (result, error) {
 		return result{}, fmt.Errorf("dnsperf %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	text := string(out)
-	cpuAfter, err := cpuTime(cfg.server.proc.Pid())
+	cpuAfter, err := cpuTime(srv.proc.Pid())
 	if err != nil {
 		return result{}, err
 	}

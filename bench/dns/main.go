@@ -4,7 +4,8 @@
 // ExternalServices.
 //
 // One CoreDNS process serves every configuration, one server block each,
-// 1000 names each:
+// 1000 names each; every round starts a fresh one with the blocks in a
+// rotated order (servers.go says why):
 //
 //	(a) egressoperator hijacking 1000 names;
 //	(b) the stock hosts plugin serving the same 1000 name→IP pairs, the
@@ -14,8 +15,8 @@
 //	(d, e) the hijacked and pass-through names of (a) and (c) with observe
 //	    mode on, recording every query.
 //
-// Every round runs each comparison's two configurations back to back as
-// x, y, y, x; the table shows medians, and each ratio is the median over
+// Every round runs, in its own process, each comparison's two
+// configurations back to back as x, y, y, x; the table shows medians, and each ratio is the median over
 // rounds of those four runs' ratio. Then 9000 more ExternalServices are
 // loaded and the heap of a CoreDNS process with only egressoperator's block
 // is read after a garbage collection, against one with only hosts.
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of one dnsperf run (whole seconds)")
 	flag.IntVar(&o.clients, "clients", 4, "dnsperf clients (-c)")
 	flag.IntVar(&o.outstanding, "outstanding", 100, "dnsperf queries outstanding (-q)")
+	flag.StringVar(&o.profile, "profile", "", "after the rounds, write CPU profiles of CoreDNS serving (c) with and without egressoperator and (e), 10 s each, to PREFIX-c-with.pb.gz, PREFIX-c-without.pb.gz and PREFIX-e.pb.gz")
 	flag.BoolVar(&o.pin, "pin", true, "pin CoreDNS to CPU 1 (GOMAXPROCS=1) and dnsperf to CPU 0, when taskset and 2 CPUs are there")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -72,6 +74,7 @@ type options struct {
 	outstanding         int
 	duration            time.Duration
 	pin                 bool
+	profile             string
 }
 
 func run(o options) error {
@@ -98,14 +101,22 @@ func run(o options) error {
 		return err
 	}
 	defer s.stop()
-	if err := s.check(ctx, o.names); err != nil {
+	if err := waitNames(ctx, s.heapPlugin, o.names); err != nil {
 		return err
 	}
 
-	configs, rs := s.configs(dir), ratios()
-	if err := measure(configs, rs, o); err != nil {
+	configs, rs := configs(dir), ratios()
+	if err := measure(ctx, s, dir, configs, rs, o); err != nil {
 		return err
 	}
+	if o.profile != "" {
+		for file, cfg := range map[string]*config{"c-with": configs[2], "c-without": configs[3], "e": configs[5]} {
+			if err := profile(s, cfg, o, o.profile+"-"+file+".pb.gz"); err != nil {
+				return err
+			}
+		}
+	}
+	s.stopRound()
 	heap, err := measureHeap(ctx, api, s, o)
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func printTable(o options, configs []*config, rs []*ratio) {
 		pinned = "CoreDNS pinned to CPU 1 with GOMAXPROCS=1, dnsperf to CPU 0"
 	}
 	fmt.Printf("DNS benchmark: %d names, %d rounds of paired runs × %s, medians\n", o.names, o.rounds, o.duration)
-	fmt.Printf("(one bin/coredns process, one server block per configuration; dnsperf -c %d -q %d over UDP; %s)\n", o.clients, o.outstanding, pinned)
+	fmt.Printf("(a fresh bin/coredns process every round, one server block per configuration, blocks rotated; dnsperf -c %d -q %d over UDP; %s)\n", o.clients, o.outstanding, pinned)
 	fmt.Println()
 	fmt.Printf("| %-40s | %10s | %16s | %17s |\n", "configuration", "queries/s", "avg latency (µs)", "CPU/query (µs)")
 	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 18), strings.Repeat("-", 19))
@@ -104,7 +104,9 @@ func printTable(o options, configs []*config, rs []*ratio) {
 	}
 	fmt.Println("(Each ratio is the median over rounds of (x₁+x₂)/(y₁+y₂), from runs x, y, y, x made back to back")
 	fmt.Println("in one CoreDNS process, so that the machine's drifting speed cancels out; throughput on a shared")
-	fmt.Println("machine moves by 25% within a minute. CPU/query is CoreDNS's own CPU time per answered query.)")
+	fmt.Println("machine moves by 25% within a minute. Every round is a fresh process with the blocks rotated, since")
+	fmt.Println("blocks of one process differ by up to 5% for the same work. CPU/query is CoreDNS's own CPU time per")
+	fmt.Println("answered query.)")
 	fmt.Println("(With observe on, every query is recorded; dnsperf sends from 127.0.0.1, which no pod has, so")
 	fmt.Println("each is attributed to an Unknown source, remembered per address after the first.)")
 }

@@ -21,10 +21,12 @@ import (
 // The CoreDNS servers under test. Every timed configuration is a server
 // block of one process, so that the ratios compare the plugin's work per
 // query and not two processes: separate processes of the same binary and
-// Corefile differ by up to 15% in throughput, run after run (the hosts-only
-// process was once 14% slower than the process with the plugin in front of
-// the same hosts). Two more processes, each with one block, serve the heap
-// measurement.
+// Corefile differ by up to 15% in throughput, run after run. Blocks of one
+// process differ too, by up to 5% for identical work, and by process
+// (c-with once ran 5% faster than c-without, though it does more). So
+// every round starts a fresh process with the blocks in a rotated order,
+// and the ratios are medians over rounds. Two more processes, each with
+// one block, serve the heap measurement.
 
 // server is one server block under test: its process and its port.
 type server struct {
@@ -36,15 +38,23 @@ type server struct {
 	pprof   string // pprof base URL
 }
 
+// Roles of the blocks of the process under test.
+const (
+	rolePlugin        = iota // egressoperator in front of hosts.pass
+	roleObserve              // the same with observe mode on
+	roleHostsHijacked        // hosts serving the hijacked names
+	roleHostsPass            // hosts.pass alone
+	roles
+)
+
 // servers are the configurations' blocks. Every block has the same
 // non-query plugins and prometheus (which is in the query path, as in a
 // real cluster).
 type servers struct {
-	// Blocks of the process under test.
-	plugin        *server // egressoperator in front of hosts.pass
-	observe       *server // the same with observe mode on
-	hostsHijacked *server // hosts serving the hijacked names
-	hostsPass     *server // hosts.pass alone
+	// blocks are the Corefile blocks by role; underTest the running
+	// process's blocks by role, replaced every round.
+	blocks    [roles]string
+	underTest [roles]*server
 	// One-block processes for the heap: the plugin, and CoreDNS without it.
 	heapPlugin, heapBaseline *server
 }
@@ -86,12 +96,9 @@ func startServers(ctx context.Context, o options, dir string) (_ *servers, err e
     }
     `, kubeconfig, observePort)
 	pass, hijacked := hostsBlock(filepath.Join(dir, "hosts.pass")), hostsBlock(filepath.Join(dir, "hosts.hijacked"))
-	blocks, err := startProcess(ctx, o, dir, "under-test", []string{plugin + pass, observe + pass, hijacked, pass})
+	s.blocks = [roles]string{rolePlugin: plugin + pass, roleObserve: observe + pass, roleHostsHijacked: hijacked, roleHostsPass: pass}
+	blocks, err := startProcess(ctx, o, dir, "heap-with-egressoperator", []string{plugin + pass})
 	if err != nil {
-		return nil, err
-	}
-	s.plugin, s.observe, s.hostsHijacked, s.hostsPass = blocks[0], blocks[1], blocks[2], blocks[3]
-	if blocks, err = startProcess(ctx, o, dir, "heap-with-egressoperator", []string{plugin + pass}); err != nil {
 		return nil, err
 	}
 	s.heapPlugin = blocks[0]
@@ -104,20 +111,47 @@ func startServers(ctx context.Context, o options, dir string) (_ *servers, err e
 
 // stop ends every process that was started.
 func (s *servers) stop() {
-	for _, srv := range []*server{s.plugin, s.heapPlugin, s.heapBaseline} {
+	s.stopRound()
+	for _, srv := range []*server{s.heapPlugin, s.heapBaseline} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
 	}
 }
 
+// startRound starts the process under test for round r, its blocks in an
+// order rotated by r, and checks that every block answers what it should.
+func (s *servers) startRound(ctx context.Context, o options, dir string, r int) error {
+	s.stopRound()
+	order := make([]string, roles)
+	for role, b := range s.blocks {
+		order[(role+r)%roles] = b
+	}
+	blocks, err := startProcess(ctx, o, dir, fmt.Sprintf("under-test-%d", r+1), order)
+	if err != nil {
+		return err
+	}
+	for role := range s.underTest {
+		s.underTest[role] = blocks[(role+r)%roles]
+	}
+	return s.check(ctx, o.names)
+}
+
+// stopRound ends the process under test, if one runs.
+func (s *servers) stopRound() {
+	if p := s.underTest[0]; p != nil {
+		p.proc.Stop()
+	}
+	s.underTest = [roles]*server{}
+}
+
 // check waits until the plugin holds the names, then checks that every
-// configuration answers what it should before it is timed.
+// block of the process under test answers what it should before it is
+// timed.
 func (s *servers) check(ctx context.Context, names int) error {
-	// Two blocks of the process under test and the heap process hold a
-	// table each; the gauge is the process's, so the answers are checked
-	// until every block gives them.
-	if err := waitNames(ctx, s.heapPlugin, names); err != nil {
+	// The gauge is the process's: the answers are checked until every
+	// block gives them.
+	if err := waitNames(ctx, s.underTest[rolePlugin], names); err != nil {
 		return err
 	}
 	last := names - 1
@@ -125,13 +159,12 @@ func (s *servers) check(ctx context.Context, names int) error {
 		s          *server
 		name, want string
 	}{
-		{s.plugin, hijackedName(last), hijackedAddr(last)},
-		{s.hostsHijacked, hijackedName(last), hijackedAddr(last)},
-		{s.plugin, passName(last), passAddr(last)},
-		{s.observe, hijackedName(last), hijackedAddr(last)},
-		{s.observe, passName(last), passAddr(last)},
-		{s.hostsPass, passName(last), passAddr(last)},
-		{s.heapPlugin, hijackedName(last), hijackedAddr(last)},
+		{s.underTest[rolePlugin], hijackedName(last), hijackedAddr(last)},
+		{s.underTest[roleHostsHijacked], hijackedName(last), hijackedAddr(last)},
+		{s.underTest[rolePlugin], passName(last), passAddr(last)},
+		{s.underTest[roleObserve], hijackedName(last), hijackedAddr(last)},
+		{s.underTest[roleObserve], passName(last), passAddr(last)},
+		{s.underTest[roleHostsPass], passName(last), passAddr(last)},
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for _, c := range checks {
