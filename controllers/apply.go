@@ -200,9 +200,7 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
-	if !kind.cachedWhole() {
-		r.verified.set(gvk.Kind, key, target.GetResourceVersion())
-	}
+	r.verified.set(gvk.Kind, key, target.GetResourceVersion())
 	return nil
 }
 
@@ -212,16 +210,14 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 // added are ignored; a field the operator stopped setting changes the
 // hash, so it is applied (and removed) again.
 //
-// Of most kinds the cache has only metadata. A matching applied-hash is
-// then trusted only at the resourceVersion this operator last wrote or
-// verified; any other version (a hand edit, a status write, a restart)
-// is read from the API server and compared whole, once.
+// The cache has only the metadata of children (and a Gateway's status). A
+// matching applied-hash is trusted only at the resourceVersion this
+// operator last wrote or verified; any other version (a hand edit, a
+// status write, a restart) is read from the API server and compared
+// whole, once.
 func (r *Reconciler) upToDate(ctx context.Context, kind childKind, desired *unstructured.Unstructured, existing client.Object) (bool, error) {
 	if existing.GetAnnotations()[egressv1.AnnotationAppliedHash] != desired.GetAnnotations()[egressv1.AnnotationAppliedHash] {
 		return false, nil
-	}
-	if kind.cachedWhole() {
-		return holds(existing, desired)
 	}
 	key := client.ObjectKeyFromObject(existing)
 	if r.verified.is(kind.gvk.Kind, key, existing.GetResourceVersion()) {

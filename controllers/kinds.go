@@ -15,22 +15,23 @@ import (
 
 // childKind is one kind of object the operator generates.
 //
-// The cache keeps only the metadata of children: labels, owner and the
-// applied-hash annotation are all a pass needs to find them and to see that
-// they are up to date (see applyOne for how a change by someone else is
-// still caught). The Gateway is the exception, since a pass reads its
-// status. At 10,000 ExternalServices this is the difference between the
-// cache holding 60,000 whole objects and 60,000 ObjectMetas.
+// The cache keeps only the metadata of children: owner, resourceVersion and
+// the applied-hash annotation are all a pass needs to find them and to see
+// that they are up to date (see upToDate for how a change by someone else
+// is still caught; cachetransform.go for what else is dropped). The
+// Gateway is cached typed, since a pass reads its status, but without its
+// spec. At 10,000 ExternalServices this is the difference between the
+// cache holding 60,000 whole objects and 60,000 trimmed ObjectMetas.
 type childKind struct {
 	gvk schema.GroupVersionKind
 	// optional kinds come from CRDs (Gateway API, Istio) that may not be
 	// installed; core kinds are always served.
 	optional bool
 	// newObj is the typed object: the Gateway's cached form, and the form
-	// every other kind is read in from the API server when its metadata
-	// alone cannot tell whether it is up to date.
+	// every kind is read in from the API server when the cache cannot tell
+	// whether it is up to date.
 	newObj func() client.Object
-	// newList is set for a kind cached whole (the Gateway).
+	// newList is set for a kind cached typed (the Gateway).
 	newList func() client.ObjectList
 }
 
@@ -39,12 +40,13 @@ func (k childKind) String() string {
 	return k.gvk.Kind + "." + k.gvk.Group + "/" + k.gvk.Version
 }
 
-// cachedWhole reports whether the cache keeps whole objects of this kind.
-func (k childKind) cachedWhole() bool { return k.newList != nil }
+// cachedTyped reports whether the cache keeps typed objects of this kind
+// rather than metadata.
+func (k childKind) cachedTyped() bool { return k.newList != nil }
 
 // cached is an empty object of the form the cache keeps.
 func (k childKind) cached() client.Object {
-	if k.cachedWhole() {
+	if k.cachedTyped() {
 		return k.newObj()
 	}
 	m := &metav1.PartialObjectMetadata{}
@@ -54,7 +56,7 @@ func (k childKind) cached() client.Object {
 
 // cachedList is an empty list of the form the cache keeps.
 func (k childKind) cachedList() client.ObjectList {
-	if k.cachedWhole() {
+	if k.cachedTyped() {
 		return k.newList()
 	}
 	l := &metav1.PartialObjectMetadataList{}

@@ -38,8 +38,8 @@ func CacheOptions(gatewayNamespace string) (cache.Options, error) {
 	return cache.Options{
 		DefaultNamespaces: map[string]cache.Config{gatewayNamespace: {}},
 		// Children are compared by their applied-hash annotation, so the
-		// cache need not keep managedFields, a large part of every object.
-		DefaultTransform:     cache.TransformStripManagedFields(),
+		// cache keeps little more of them (cachetransform.go).
+		DefaultTransform:     transformForCache,
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{egressv1.LabelManagedBy: egressv1.ManagedByValue}),
 		ByObject: map[client.Object]cache.ByObject{
 			&egressv1.ExternalService{}: {Label: labels.Everything()},

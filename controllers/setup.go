@@ -7,13 +7,17 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -30,15 +34,16 @@ import (
 const dnsNameIndex = "spec.dnsName"
 
 // childIndex indexes children by the ExternalService they belong to (their
-// egress.monzo.com/external-service label), so a pass finds its own
-// children without scanning every child in the namespace.
-const childIndex = "metadata.labels.external-service"
+// controller owner; the cache does not keep their labels), so a pass finds
+// its own children without scanning every child in the namespace.
+const childIndex = "metadata.ownerReferences.externalService"
 
 func childIndexValue(o client.Object) []string {
-	if name := o.GetLabels()[egressv1.LabelExternalService]; name != "" {
-		return []string{name}
+	ref := metav1.GetControllerOfNoCopy(o)
+	if ref == nil || ref.Kind != "ExternalService" || !strings.HasPrefix(ref.APIVersion, egressv1.GroupVersion.Group+"/") {
+		return nil
 	}
-	return nil
+	return []string{ref.Name}
 }
 
 // SetupWithManager registers the controller, its index and the watches of
@@ -150,7 +155,7 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 			}
 			return nil, fmt.Errorf("look up %s: %w", k, err)
 		}
-		if err := r.mgr.GetFieldIndexer().IndexField(context.Background(), k.cached(), childIndex, childIndexValue); err != nil {
+		if err := r.indexChildren(k); err != nil {
 			return nil, fmt.Errorf("index %s by ExternalService: %w", k, err)
 		}
 		src := source.Kind(r.mgr.GetCache(), k.cached(),
@@ -162,6 +167,30 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 		r.watched[k.String()] = true
 	}
 	return missing, nil
+}
+
+// indexChildren indexes the cache of one child kind by childIndexValue, as
+// the manager's IndexField does, under the name and key format a List with
+// MatchingFields and InNamespace looks up ("field:" + index, "namespace/"
+// + value), but without IndexField's second, all-namespaces key per
+// object: children are only listed in the gateway namespace, and at 10,000
+// ExternalServices those keys took 20 MB.
+func (r *Reconciler) indexChildren(k childKind) error {
+	inf, err := r.mgr.GetCache().GetInformer(context.Background(), k.cached(), cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	return inf.AddIndexers(toolscache.Indexers{"field:" + childIndex: func(obj any) ([]string, error) {
+		o, ok := obj.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("%T in the %s cache is no object", obj, k)
+		}
+		var keys []string
+		for _, owner := range childIndexValue(o) {
+			keys = append(keys, o.GetNamespace()+"/"+owner)
+		}
+		return keys, nil
+	}})
 }
 
 func (r *Reconciler) served(k childKind) bool {

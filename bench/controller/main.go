@@ -53,6 +53,7 @@ var (
 	operatorArgs     = flag.String("operator-args", "", "extra flags for the operator, space-separated")
 	operatorBinFlag  = flag.String("operator-bin", "", "run this operator binary instead of building bin/egress-operator")
 	noPolicy         = flag.Bool("no-admission-policy", false, "do not install config/admission (the operator adds its finalizer itself)")
+	skipLimits       = flag.Bool("skip-limits", false, "run only the operator's side (a), e.g. to profile it; the ratios print as n/a")
 )
 
 func main() {
@@ -87,11 +88,17 @@ func run(ctx context.Context, n, runs int) error {
 	for i := range runs {
 		fmt.Fprintf(os.Stderr, ">> run %d of %d\n", i+1, runs)
 		r := results{n: n}
-		if err := onFreshServer(ctx, n, func(b *bench) error { return b.limit(ctx, false, &r.l1) }); err != nil {
-			return err
-		}
-		if err := onFreshServer(ctx, n, func(b *bench) error { return b.limit(ctx, true, &r.l2) }); err != nil {
-			return err
+		for _, ssa := range []bool{false, true} {
+			if *skipLimits {
+				break
+			}
+			d := &r.l1
+			if ssa {
+				d = &r.l2
+			}
+			if err := onFreshServer(ctx, n, func(b *bench) error { return b.limit(ctx, ssa, d) }); err != nil {
+				return err
+			}
 		}
 		if err := onFreshServer(ctx, n, func(b *bench) error {
 			b.operatorBin, b.root = bin, root

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,12 @@ type row struct {
 }
 
 func rows(n int) []row {
-	ratio := func(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }
+	ratio := func(a, b time.Duration) float64 {
+		if b == 0 {
+			return math.NaN() // -skip-limits
+		}
+		return a.Seconds() / b.Seconds()
+	}
 	return []row{
 		{name: "(L1) 8 workers, POST: seconds", format: "%.1f", value: func(r results) float64 { return r.l1.Seconds() }},
 		{name: "(L2) 8 workers, server-side apply: seconds", format: "%.1f", value: func(r results) float64 { return r.l2.Seconds() }},
@@ -69,19 +75,27 @@ func printTable(all []results) {
 		for _, r := range all {
 			v := rw.value(r)
 			vals = append(vals, v)
-			cells = append(cells, fmt.Sprintf(rw.format, v))
+			cells = append(cells, cell(rw.format, v))
 		}
 		med := median(vals)
 		verdict := ""
-		if rw.met != nil {
+		if rw.met != nil && !math.IsNaN(med) {
 			verdict = "MISSED"
 			if rw.met(med) {
 				verdict = "met"
 			}
 		}
-		cells = append(cells, fmt.Sprintf(rw.format, med), rw.target, verdict)
+		cells = append(cells, cell(rw.format, med), rw.target, verdict)
 		fmt.Printf("| %s |\n", strings.Join(cells, " | "))
 	}
+}
+
+// cell formats v, or n/a for a ratio to a limit that was not run.
+func cell(format string, v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 func median(v []float64) float64 {
