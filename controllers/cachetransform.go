@@ -36,7 +36,7 @@ func transformForCache(obj any) (any, error) {
 
 // trimChild keeps of a child's metadata what a pass reads. Labels go: the
 // cache's label selector is applied by the API server, and a child is
-// found by its controller owner (childIndexValue). Of the annotations only
+// found by its controller owner (children.go). Of the annotations only
 // the applied-hash stays.
 func trimChild(m *metav1.ObjectMeta) {
 	m.ManagedFields = nil

@@ -44,8 +44,8 @@ func TestCacheKeepsWhatAPassReadsOfAChild(t *testing.T) {
 	if obj.Name != "github-ingress" || obj.ResourceVersion != "42" || obj.GroupVersionKind().Kind != "NetworkPolicy" {
 		t.Errorf("identity lost: %s %s rv %s", obj.GroupVersionKind(), obj.Name, obj.ResourceVersion)
 	}
-	if got := childIndexValue(obj); len(got) != 1 || got[0] != "github" {
-		t.Errorf("index value %v, want [github]", got)
+	if got := ownerOf(obj); got != "github" {
+		t.Errorf("owner %q, want github", got)
 	}
 	if ref := metav1.GetControllerOfNoCopy(obj); ref == nil || ref.UID != "u-1" || !*ref.BlockOwnerDeletion {
 		t.Errorf("controller reference %+v", ref)

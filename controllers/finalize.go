@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -48,11 +47,11 @@ func (r *Reconciler) finalize(ctx context.Context, es *egressv1.ExternalService)
 		log.FromContext(ctx).Info("waiting for the gateway's pods to go before removing its NetworkPolicies")
 		return ctrl.Result{RequeueAfter: requeueWhileWaiting}, nil
 	}
-	policies := networkPolicyKind.cachedList()
-	if err := r.listChildren(ctx, policies, es.Name); err != nil {
+	policies, err := r.listChildren(ctx, networkPolicyKind, es.Name)
+	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("list NetworkPolicies: %w", err)
 	}
-	if meta.LenList(policies) > 0 {
+	if len(policies) > 0 {
 		// Deleted above; wait until the cache sees them go.
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}

@@ -1,12 +1,9 @@
 package controllers
 
 import (
-	"fmt"
-
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,8 +28,8 @@ type childKind struct {
 	// every kind is read in from the API server when the cache cannot tell
 	// whether it is up to date.
 	newObj func() client.Object
-	// newList is set for a kind cached typed (the Gateway).
-	newList func() client.ObjectList
+	// typed is set for the kind cached as typed objects (the Gateway).
+	typed bool
 }
 
 // String names the kind as a person installing CRDs would look for it.
@@ -40,13 +37,9 @@ func (k childKind) String() string {
 	return k.gvk.Kind + "." + k.gvk.Group + "/" + k.gvk.Version
 }
 
-// cachedTyped reports whether the cache keeps typed objects of this kind
-// rather than metadata.
-func (k childKind) cachedTyped() bool { return k.newList != nil }
-
 // cached is an empty object of the form the cache keeps.
 func (k childKind) cached() client.Object {
-	if k.cachedTyped() {
+	if k.typed {
 		return k.newObj()
 	}
 	m := &metav1.PartialObjectMetadata{}
@@ -54,38 +47,11 @@ func (k childKind) cached() client.Object {
 	return m
 }
 
-// cachedList is an empty list of the form the cache keeps.
-func (k childKind) cachedList() client.ObjectList {
-	if k.cachedTyped() {
-		return k.newList()
-	}
-	l := &metav1.PartialObjectMetadataList{}
-	l.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
-	return l
-}
-
-// items are the objects of a list from cachedList.
-func items(l client.ObjectList) ([]client.Object, error) {
-	objs, err := meta.ExtractList(l)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]client.Object, 0, len(objs))
-	for _, o := range objs {
-		c, ok := o.(client.Object)
-		if !ok {
-			return nil, fmt.Errorf("%T in a %T is no client.Object", o, l)
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // gatewayKind is the Gateway, whose status the operator also reads.
 var gatewayKind = childKind{
 	gvk: gwapiv1.SchemeGroupVersion.WithKind("Gateway"), optional: true,
-	newObj:  func() client.Object { return &gwapiv1.Gateway{} },
-	newList: func() client.ObjectList { return &gwapiv1.GatewayList{} },
+	newObj: func() client.Object { return &gwapiv1.Gateway{} },
+	typed:  true,
 }
 
 // childKinds lists every generated kind. The order is the prune order:

@@ -17,7 +17,9 @@ var externalServicesDesc = prometheus.NewDesc(
 )
 
 // ConditionCollector exports how many ExternalServices have each condition
-// in each status, counted from the manager's cache at scrape time.
+// in each status, counted from the manager's cache at scrape time. It reads
+// the cached objects without copying them (it changes nothing): a copy of
+// 10,000 ExternalServices is 25 MB of garbage per scrape.
 type ConditionCollector struct {
 	Reader client.Reader
 }
@@ -28,7 +30,7 @@ func (c ConditionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- externa
 // Collect implements prometheus.Collector.
 func (c ConditionCollector) Collect(ch chan<- prometheus.Metric) {
 	var list egressv1.ExternalServiceList
-	if err := c.Reader.List(context.Background(), &list); err != nil {
+	if err := c.Reader.List(context.Background(), &list, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	types := []string{egressv1.ConditionAccepted, egressv1.ConditionProgrammed, egressv1.ConditionDNSHijacked, egressv1.ConditionConflicted}

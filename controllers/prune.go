@@ -30,13 +30,9 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 		if k.optional && !r.served(k) {
 			continue
 		}
-		list := k.cachedList()
-		if err := r.listChildren(ctx, list, name, client.DisableReadYourWritesConsistency); err != nil {
-			return false, fmt.Errorf("list %s: %w", k, err)
-		}
-		children, err := items(list)
+		children, err := r.listChildren(ctx, k, name)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("list %s: %w", k, err)
 		}
 		for _, child := range children {
 			if want[k.gvk.Kind+"/"+child.GetName()] || !child.GetDeletionTimestamp().IsZero() {
@@ -59,17 +55,6 @@ func (r *Reconciler) prune(ctx context.Context, name string, desired []client.Ob
 		}
 	}
 	return waiting, nil
-}
-
-// listChildren lists the children of the ExternalService called name of
-// one kind, from the cache's index rather than a scan of the namespace.
-// Without read-your-writes a list may miss a child this pass just made
-// (which is wanted anyway) or show one it just deleted (deleting it again
-// is NotFound, ignored), so prune passes opts; finalize waits for its
-// deletes.
-func (r *Reconciler) listChildren(ctx context.Context, list client.ObjectList, name string, opts ...client.ListOption) error {
-	opts = append(opts, client.InNamespace(r.Options.GatewayNamespace), client.MatchingFields{childIndex: name})
-	return r.Client.List(ctx, list, opts...)
 }
 
 // gatewayGone reports whether no Gateway, Deployment or pod of the gateway

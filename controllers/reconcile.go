@@ -61,6 +61,8 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	watched map[string]bool // child kinds with a watch, by childKind.String()
+	// children are the names of each watched kind's children, by owner.
+	children map[string]*childNames
 	// verified are the children's resourceVersions known to be up to date.
 	verified verifiedVersions
 }

@@ -7,17 +7,13 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -33,19 +29,6 @@ import (
 // dnsNameIndex indexes ExternalServices by spec.dnsName to find claimants.
 const dnsNameIndex = "spec.dnsName"
 
-// childIndex indexes children by the ExternalService they belong to (their
-// controller owner; the cache does not keep their labels), so a pass finds
-// its own children without scanning every child in the namespace.
-const childIndex = "metadata.ownerReferences.externalService"
-
-func childIndexValue(o client.Object) []string {
-	ref := metav1.GetControllerOfNoCopy(o)
-	if ref == nil || ref.Kind != "ExternalService" || !strings.HasPrefix(ref.APIVersion, egressv1.GroupVersion.Group+"/") {
-		return nil
-	}
-	return []string{ref.Name}
-}
-
 // SetupWithManager registers the controller, its index and the watches of
 // every child kind the cluster serves now. Kinds installed later are watched
 // from the first pass that finds them served.
@@ -53,6 +36,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.mgr = mgr
 	r.mapper = mgr.GetRESTMapper()
 	r.watched = map[string]bool{}
+	r.children = map[string]*childNames{}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &egressv1.ExternalService{}, dnsNameIndex,
 		func(o client.Object) []string { return []string{o.(*egressv1.ExternalService).Spec.DnsName} }); err != nil {
 		return fmt.Errorf("index ExternalServices by dnsName: %w", err)
@@ -155,9 +139,11 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 			}
 			return nil, fmt.Errorf("look up %s: %w", k, err)
 		}
-		if err := r.indexChildren(k); err != nil {
-			return nil, fmt.Errorf("index %s by ExternalService: %w", k, err)
+		names, err := watchChildren(context.Background(), r.mgr.GetCache(), k)
+		if err != nil {
+			return nil, fmt.Errorf("follow the children of kind %s: %w", k, err)
 		}
+		r.children[k.String()] = names
 		src := source.Kind(r.mgr.GetCache(), k.cached(),
 			handler.EnqueueRequestForOwner(r.mgr.GetScheme(), r.mapper, &egressv1.ExternalService{}, handler.OnlyControllerOwner()),
 			notOwnCreate)
@@ -167,30 +153,6 @@ func (r *Reconciler) ensureWatches() (missing []string, err error) {
 		r.watched[k.String()] = true
 	}
 	return missing, nil
-}
-
-// indexChildren indexes the cache of one child kind by childIndexValue, as
-// the manager's IndexField does, under the name and key format a List with
-// MatchingFields and InNamespace looks up ("field:" + index, "namespace/"
-// + value), but without IndexField's second, all-namespaces key per
-// object: children are only listed in the gateway namespace, and at 10,000
-// ExternalServices those keys took 20 MB.
-func (r *Reconciler) indexChildren(k childKind) error {
-	inf, err := r.mgr.GetCache().GetInformer(context.Background(), k.cached(), cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	return inf.AddIndexers(toolscache.Indexers{"field:" + childIndex: func(obj any) ([]string, error) {
-		o, ok := obj.(client.Object)
-		if !ok {
-			return nil, fmt.Errorf("%T in the %s cache is no object", obj, k)
-		}
-		var keys []string
-		for _, owner := range childIndexValue(o) {
-			keys = append(keys, o.GetNamespace()+"/"+owner)
-		}
-		return keys, nil
-	}})
 }
 
 func (r *Reconciler) served(k childKind) bool {
