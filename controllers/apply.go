@@ -200,7 +200,7 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, key, err)
 	}
-	r.verified.set(gvk.Kind, key, target.GetResourceVersion())
+	r.verified.set(gvk.Kind, key, target.GetResourceVersion(), desired.GetAnnotations()[egressv1.AnnotationAppliedHash])
 	return nil
 }
 
@@ -210,18 +210,17 @@ func (r *Reconciler) applyOne(ctx context.Context, obj client.Object) error {
 // added are ignored; a field the operator stopped setting changes the
 // hash, so it is applied (and removed) again.
 //
-// The cache has only the metadata of children (and a Gateway's status). A
-// matching applied-hash is trusted only at the resourceVersion this
-// operator last wrote or verified; any other version (a hand edit, a
-// status write, a restart) is read from the API server and compared
-// whole, once.
+// The cache has only the metadata of children (and a Gateway's status),
+// without annotations. At the resourceVersion this operator last wrote or
+// verified, the child holds the hash remembered with it, so it is up to
+// date exactly when the desired hash is that one; any other version (a
+// hand edit, a status write, a restart) is read from the API server and
+// compared whole, once.
 func (r *Reconciler) upToDate(ctx context.Context, kind childKind, desired *unstructured.Unstructured, existing client.Object) (bool, error) {
-	if existing.GetAnnotations()[egressv1.AnnotationAppliedHash] != desired.GetAnnotations()[egressv1.AnnotationAppliedHash] {
-		return false, nil
-	}
 	key := client.ObjectKeyFromObject(existing)
-	if r.verified.is(kind.gvk.Kind, key, existing.GetResourceVersion()) {
-		return true, nil
+	hash := desired.GetAnnotations()[egressv1.AnnotationAppliedHash]
+	if known, ok := r.verified.at(kind.gvk.Kind, key, existing.GetResourceVersion()); ok {
+		return known == hash, nil
 	}
 	live := kind.newObj()
 	if err := r.APIReader.Get(ctx, key, live); err != nil {
@@ -231,7 +230,7 @@ func (r *Reconciler) upToDate(ctx context.Context, kind childKind, desired *unst
 	live.GetObjectKind().SetGroupVersionKind(kind.gvk)
 	ok, err := holds(live, desired)
 	if ok {
-		r.verified.set(kind.gvk.Kind, key, live.GetResourceVersion())
+		r.verified.set(kind.gvk.Kind, key, live.GetResourceVersion(), hash)
 	}
 	return ok, err
 }
@@ -246,11 +245,11 @@ func holds(obj client.Object, desired *unstructured.Unstructured) (bool, error) 
 }
 
 // verifiedVersions remembers, per child, the resourceVersion at which it
-// last held every desired value: written by this operator, or read whole
-// and compared.
+// last held every desired value, and the applied-hash of those values:
+// written by this operator, or read whole and compared.
 type verifiedVersions struct {
 	mu sync.Mutex
-	m  map[verifiedKey]string
+	m  map[verifiedKey]verifiedState
 }
 
 type verifiedKey struct {
@@ -258,20 +257,25 @@ type verifiedKey struct {
 	key  client.ObjectKey
 }
 
-func (v *verifiedVersions) is(kind string, key client.ObjectKey, resourceVersion string) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	rv, ok := v.m[verifiedKey{kind, key}]
-	return ok && rv == resourceVersion
+type verifiedState struct {
+	resourceVersion, hash string
 }
 
-func (v *verifiedVersions) set(kind string, key client.ObjectKey, resourceVersion string) {
+// at returns the hash the child held at resourceVersion, if known.
+func (v *verifiedVersions) at(kind string, key client.ObjectKey, resourceVersion string) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.m[verifiedKey{kind, key}]
+	return s.hash, ok && s.resourceVersion == resourceVersion
+}
+
+func (v *verifiedVersions) set(kind string, key client.ObjectKey, resourceVersion, hash string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil {
-		v.m = map[verifiedKey]string{}
+		v.m = map[verifiedKey]verifiedState{}
 	}
-	v.m[verifiedKey{kind, key}] = resourceVersion
+	v.m[verifiedKey{kind, key}] = verifiedState{resourceVersion, hash}
 }
 
 // forget drops a child the operator deleted.

@@ -2,8 +2,8 @@
 // holds 60,000 children as metadata, 10,000 Gateways and 10,000
 // ExternalServices; every byte kept per object is 80,000 bytes kept in
 // all. The transform keeps of a child only what a pass reads: its name,
-// resourceVersion, owner, deletion and applied-hash (and of a Gateway its
-// status), and shares the strings every child repeats.
+// resourceVersion, owner and deletion (and of a Gateway its status), and
+// shares the strings every child repeats.
 
 package controllers
 
@@ -12,8 +12,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	egressv1 "github.com/egressgate/egressgate/api/v1"
 )
 
 // transformForCache is the cache's transform for every kind: children are
@@ -34,18 +32,15 @@ func transformForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// trimChild keeps of a child's metadata what a pass reads. Labels go: the
-// cache's label selector is applied by the API server, and a child is
-// found by its controller owner (children.go). Of the annotations only
-// the applied-hash stays.
+// trimChild keeps of a child's metadata what a pass reads: name,
+// resourceVersion, controller owner (by which it is found, children.go),
+// deletion. Labels go (the cache's label selector is applied by the API
+// server), and so do annotations: whether a child is up to date is known
+// from its resourceVersion (upToDate).
 func trimChild(m *metav1.ObjectMeta) {
 	m.ManagedFields = nil
 	m.Labels = nil
-	if hash, ok := m.Annotations[egressv1.AnnotationAppliedHash]; ok {
-		m.Annotations = map[string]string{egressv1.AnnotationAppliedHash: hash}
-	} else {
-		m.Annotations = nil
-	}
+	m.Annotations = nil
 	m.Namespace = shared.get(m.Namespace)
 	for i := range m.OwnerReferences {
 		ref := &m.OwnerReferences[i]

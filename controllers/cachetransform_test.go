@@ -35,11 +35,8 @@ func TestCacheKeepsWhatAPassReadsOfAChild(t *testing.T) {
 	if _, err := transformForCache(obj); err != nil {
 		t.Fatal(err)
 	}
-	if obj.Labels != nil || obj.ManagedFields != nil {
-		t.Errorf("labels %v and managedFields %v kept", obj.Labels, obj.ManagedFields)
-	}
-	if want := map[string]string{egressv1.AnnotationAppliedHash: "0123456789abcdef"}; len(obj.Annotations) != 1 || obj.Annotations[egressv1.AnnotationAppliedHash] != want[egressv1.AnnotationAppliedHash] {
-		t.Errorf("annotations %v, want %v", obj.Annotations, want)
+	if obj.Labels != nil || obj.Annotations != nil || obj.ManagedFields != nil {
+		t.Errorf("labels %v, annotations %v and managedFields %v kept", obj.Labels, obj.Annotations, obj.ManagedFields)
 	}
 	if obj.Name != "github-ingress" || obj.ResourceVersion != "42" || obj.GroupVersionKind().Kind != "NetworkPolicy" {
 		t.Errorf("identity lost: %s %s rv %s", obj.GroupVersionKind(), obj.Name, obj.ResourceVersion)
@@ -49,19 +46,6 @@ func TestCacheKeepsWhatAPassReadsOfAChild(t *testing.T) {
 	}
 	if ref := metav1.GetControllerOfNoCopy(obj); ref == nil || ref.UID != "u-1" || !*ref.BlockOwnerDeletion {
 		t.Errorf("controller reference %+v", ref)
-	}
-}
-
-// A child without the applied-hash keeps no annotations, so it is applied.
-func TestCacheDropsAnnotationsOfAChildNeverApplied(t *testing.T) {
-	m := childMeta("x")
-	delete(m.Annotations, egressv1.AnnotationAppliedHash)
-	obj := &metav1.PartialObjectMetadata{ObjectMeta: m}
-	if _, err := transformForCache(obj); err != nil {
-		t.Fatal(err)
-	}
-	if obj.Annotations != nil {
-		t.Errorf("annotations %v kept", obj.Annotations)
 	}
 }
 
@@ -78,8 +62,8 @@ func TestCacheKeepsAGatewaysStatusNotItsSpec(t *testing.T) {
 	if gw.Spec.GatewayClassName != "" || gw.Spec.Listeners != nil {
 		t.Errorf("spec kept: %+v", gw.Spec)
 	}
-	if gw.Generation != 3 || len(gw.Status.Conditions) != 1 || gw.Annotations[egressv1.AnnotationAppliedHash] == "" {
-		t.Errorf("generation %d, conditions %v, annotations %v", gw.Generation, gw.Status.Conditions, gw.Annotations)
+	if gw.Generation != 3 || len(gw.Status.Conditions) != 1 || ownerOf(gw) != "github" {
+		t.Errorf("generation %d, conditions %v, owner %q", gw.Generation, gw.Status.Conditions, ownerOf(gw))
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 
 // childKind is one kind of object the operator generates.
 //
-// The cache keeps only the metadata of children: owner, resourceVersion and
-// the applied-hash annotation are all a pass needs to find them and to see
-// that they are up to date (see upToDate for how a change by someone else
-// is still caught; cachetransform.go for what else is dropped). The
+// The cache keeps only the metadata of children: owner and resourceVersion
+// are all a pass needs to find them and to see that they are up to date
+// (see upToDate for how, and how a change by someone else is still
+// caught; cachetransform.go for what is dropped). The
 // Gateway is cached typed, since a pass reads its status, but without its
 // spec. At 10,000 ExternalServices this is the difference between the
 // cache holding 60,000 whole objects and 60,000 trimmed ObjectMetas.

@@ -112,15 +112,13 @@ func externalServiceChanged(old, updated *egressv1.ExternalService) bool {
 		!controllerutil.ContainsFinalizer(updated, egressv1.Finalizer)
 }
 
-// notOwnCreate drops the create events of children that carry the
-// operator's applied-hash: the pass that applied them needs no other. A
+// notOwnCreate drops the create events of children an ExternalService
+// controls: the operator made them, and the pass that applied them needs no
+// other (at start-up the ExternalServices' own events start every pass). A
 // child's updates and deletes, and creates of anything else, still start a
 // pass.
 var notOwnCreate = predicate.Funcs{
-	CreateFunc: func(e event.CreateEvent) bool {
-		_, applied := e.Object.GetAnnotations()[egressv1.AnnotationAppliedHash]
-		return !applied
-	},
+	CreateFunc: func(e event.CreateEvent) bool { return ownerOf(e.Object) == "" },
 }
 
 // ensureWatches watches every child kind the cluster serves and returns the
