@@ -14,6 +14,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,7 +56,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	operator := runAsDeployed(t, cluster)
 
 	es := sampleExternalService(t, "github.yaml")
-	if err := c.Create(ctx, es); err != nil {
+	if err := createOnceServed(ctx, c, es); err != nil {
 		t.Fatalf("create the sample ExternalService: %v", err)
 	}
 	if !slices.Contains(es.Finalizers, egressv1.Finalizer) {
@@ -187,6 +188,20 @@ func installWithEveryValue(t *testing.T, kubeconfig string, c client.Client) {
 }
 
 // clusterClient is a cluster-admin client that also knows CRDs.
+// createOnceServed creates obj, retrying while the API server's discovery
+// does not list its kind yet: an Established CRD can take a moment to be
+// served, as the client's error says.
+func createOnceServed(ctx context.Context, c client.Client, obj client.Object) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := c.Create(ctx, obj)
+		if !meta.IsNoMatchError(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func clusterClient(t *testing.T, cluster *localcluster.Cluster) client.Client {
 	t.Helper()
 	scheme, err := kubescheme.New()
