@@ -188,17 +188,20 @@ func installWithEveryValue(t *testing.T, kubeconfig string, c client.Client) {
 }
 
 // clusterClient is a cluster-admin client that also knows CRDs.
-// createOnceServed creates obj, retrying while the API server's discovery
-// does not list its kind yet: an Established CRD can take a moment to be
-// served, as the client's error says.
+// createOnceServed creates obj, retrying while its kind is not served in
+// full yet: discovery may not list a new CRD's kind at once, and the
+// mutating admission policy that adds the finalizer answers 503 ("There
+// can be a delay between when CustomResourceDefinitions are created and
+// when they are available") until the API server has read the CRD's
+// OpenAPI schema, which it polls every 5 s.
 func createOnceServed(ctx context.Context, c client.Client, obj client.Object) error {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		err := c.Create(ctx, obj)
-		if !meta.IsNoMatchError(err) || time.Now().After(deadline) {
+		if !(meta.IsNoMatchError(err) || apierrors.IsServiceUnavailable(err)) || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
