@@ -52,10 +52,8 @@ func watchChildren(ctx context.Context, c cache.Cache, k childKind) (*childNames
 	}
 	n := &childNames{byOwner: map[string][]string{}}
 	n.synced, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { n.update(nil, obj) },
-		UpdateFunc: func(old, obj any) {
-			n.update(old, obj)
-		},
+		AddFunc:    func(obj any) { n.update(nil, obj) },
+		UpdateFunc: n.update,
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
