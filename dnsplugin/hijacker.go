@@ -99,7 +99,7 @@ func (e *Hijacker) answer(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 // when it is not hijacked).
 func (e *Hijacker) answerQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, t *Table, rec *record) (int, error) {
 	if rec == nil {
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
+		return e.passOn(ctx, w, r)
 	}
 	q := r.Question[0]
 	server := metrics.WithServer(ctx)
@@ -107,7 +107,7 @@ func (e *Hijacker) answerQuery(ctx context.Context, w dns.ResponseWriter, r *dns
 	// to itself.
 	if ip, ok := sourceIP(w.RemoteAddr()); ok && t.isGateway(ip) {
 		gatewayAnswers.WithLabelValues(server).Inc()
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
+		return e.passOn(ctx, w, r)
 	}
 
 	hijackedAnswers.WithLabelValues(server, rec.service).Inc()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
+	ot "github.com/opentracing/opentracing-go"
 )
 
 // What observe mode records: a query (opcode QUERY, one question) for a
@@ -19,7 +20,7 @@ import (
 // ndots, and the expansion does not exist). Queries from gateway pods,
 // which resolve the real upstream, are egressgate's own and not recorded.
 
-// reverseZones are never recorded.
+// reverseZones are never recorded; both are under arpa.
 var reverseZones = []string{"in-addr.arpa.", "ip6.arpa."}
 
 // recordable reports whether r is a query whose name observe mode may
@@ -33,10 +34,8 @@ func (h *observeHook) recordable(r *dns.Msg) (string, bool) {
 	if name == "." || inZone(name, h.zone) {
 		return "", false
 	}
-	for _, z := range reverseZones {
-		if inZone(name, z) {
-			return "", false
-		}
+	if strings.HasSuffix(name, ".arpa.") && slices.ContainsFunc(reverseZones, func(z string) bool { return inZone(name, z) }) {
+		return "", false
 	}
 	return name, true
 }
@@ -61,16 +60,47 @@ func (h *observeHook) isExpansion(name string, rcode int) bool {
 }
 
 // rcodeWriter notes the rcode of the message written through it.
+//
+// When the query goes on to the next plugin, it is also that call's
+// plugin.NextOrFailure writer (see passOn): next names the plugin, which is
+// told to a PluginTracker below as CoreDNS's own wrapper does. A recorded
+// query then allocates nothing that an unrecorded one does not.
 type rcodeWriter struct {
 	dns.ResponseWriter
 	rcode   int
 	written bool
+	next    string
 }
 
 // WriteMsg implements dns.ResponseWriter.
 func (w *rcodeWriter) WriteMsg(m *dns.Msg) error {
 	w.rcode, w.written = m.Rcode, true
+	w.track()
 	return w.ResponseWriter.WriteMsg(m)
+}
+
+// Write implements dns.ResponseWriter.
+func (w *rcodeWriter) Write(b []byte) (int, error) {
+	w.track()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *rcodeWriter) track() {
+	if t, ok := w.ResponseWriter.(plugin.PluginTracker); ok && w.next != "" {
+		t.SetPlugin(w.next)
+	}
+}
+
+// passOn hands r to the next plugin, as plugin.NextOrFailure does. That
+// wraps w in a writer of its own per call; a query observe mode records
+// is already wrapped in an rcodeWriter, which then does that writer's
+// work, unless a trace span must be started.
+func (e *Hijacker) passOn(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if rw, ok := w.(*rcodeWriter); ok && e.Next != nil && ot.SpanFromContext(ctx) == nil {
+		rw.next = e.Next.Name()
+		return e.Next.ServeDNS(ctx, rw, r)
+	}
+	return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 }
 
 // clockResolution is how often an observer's clock ticks: first and last
@@ -153,7 +183,7 @@ func (e *Hijacker) serveObserved(ctx context.Context, h *observeHook, o *observe
 		}
 	}
 	o.recorder.record(lookup{
-		workload: src.workload, qname: name, qtype: r.Question[0].Qtype, rcode: rcode,
+		workload: src.workload, workloadKey: src.key, qname: name, qtype: r.Question[0].Qtype, rcode: rcode,
 		service: service, allowedFor: src.allowedFor, at: o.clock.now(),
 	})
 	return rc, err

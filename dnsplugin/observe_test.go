@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -253,6 +254,34 @@ func TestBearerToken(t *testing.T) {
 		got, ok := bearerToken(header)
 		if got != want && ok || ok != (want != "") {
 			t.Errorf("bearerToken(%q) = %q, %v; want %q", header, got, ok, want)
+		}
+	}
+}
+
+// CoreDNS's metrics name the plugin that wrote each response (the
+// plugin label of coredns_dns_responses_total): recording a query must
+// not change it.
+func TestObservePassOnKeepsWritingPlugin(t *testing.T) {
+	h, _ := observedHijacker(100)
+	h.Next = leakyUpstream
+	observe := h.observe
+	for _, on := range []bool{false, true} {
+		h.observe = nil
+		if on {
+			h.observe = observe
+		}
+		for _, name := range []string{"github.com.", "api.example.org."} {
+			w := metrics.NewRecorder(&test.ResponseWriter{})
+			if _, err := h.ServeDNS(context.Background(), w, new(dns.Msg).SetQuestion(name, dns.TypeA)); err != nil {
+				t.Fatal(err)
+			}
+			want := leakyUpstream.Name() // CoreDNS's writer around the next plugin names it
+			if name == "api.example.org." {
+				want = "" // hijacked: answered by egressoperator, whose own wrapper is the caller's
+			}
+			if got := w.GetPlugin(); got != want {
+				t.Errorf("observe %t, %s: written by %q, want %q", on, name, got, want)
+			}
 		}
 	}
 }

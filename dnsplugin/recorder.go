@@ -47,12 +47,33 @@ type entryID struct {
 // lookup cost inside CoreDNS, in cache misses). Two IDs share a key with
 // probability 2⁻¹²⁸, and nobody who cannot read the process's memory can
 // make them.
+//
+// The workload's part is hashed once per source (workloadKey, kept in the
+// source memo), so a query hashes only its name: hashing all four strings
+// twice was a tenth of observe mode's cost (BenchmarkServeDNSObserved).
 type entryKey [2]uint64
+
+// workloadKey is a workload's two hashes, under the same seeds.
+type workloadKey [2]uint64
 
 var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-func (id entryID) key() entryKey {
-	return entryKey{maphash.Comparable(keySeeds[0], id), maphash.Comparable(keySeeds[1], id)}
+func (w workload) key() workloadKey {
+	return workloadKey{maphash.Comparable(keySeeds[0], w), maphash.Comparable(keySeeds[1], w)}
+}
+
+// entry is the key of the entry for the workload with key wk asking qname
+// with qtype: each half is the name's hash under that half's seed, xored
+// with the workload's half and the type. Two different IDs share a key
+// only if the xors of their name hashes and workload hashes agree in all
+// 128 bits, which for hashes under independent secret seeds is as likely
+// as a collision of the hashes themselves.
+func (wk workloadKey) entry(qname string, qtype uint16) entryKey {
+	t := uint64(qtype) << 48
+	return entryKey{
+		maphash.String(keySeeds[0], qname) ^ wk[0] ^ t,
+		maphash.String(keySeeds[1], qname) ^ wk[1] ^ t,
+	}
 }
 
 // entry is one recorded (workload, name, type) and what was answered. It
@@ -82,13 +103,16 @@ type entry struct {
 
 // lookup is one query observe mode records.
 type lookup struct {
-	workload   workload
-	qname      string
-	qtype      uint16
-	rcode      int
-	service    string
-	allowedFor []string
-	at         time.Time
+	workload workload
+	// workloadKey is workload.key(), when the caller has it; zero, it is
+	// computed.
+	workloadKey workloadKey
+	qname       string
+	qtype       uint16
+	rcode       int
+	service     string
+	allowedFor  []string
+	at          time.Time
 }
 
 // recorder keeps at most max entries in memory, evicting the least recently
@@ -116,8 +140,11 @@ func newRecorder(max int) *recorder {
 // tick, which are as recent at the clock's resolution; a hot name then
 // costs no list update.
 func (r *recorder) record(l lookup) {
-	id := entryID{workload: l.workload, qname: l.qname, qtype: l.qtype}
-	key := id.key()
+	wk := l.workloadKey
+	if wk == (workloadKey{}) {
+		wk = l.workload.key()
+	}
+	key := wk.entry(l.qname, l.qtype)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.entries[key]
@@ -126,7 +153,7 @@ func (r *recorder) record(l lookup) {
 		for len(r.entries) >= r.max && r.tail != nil {
 			r.evict(r.tail)
 		}
-		e = &entry{id: id, key: key, first: l.at}
+		e = &entry{id: entryID{workload: l.workload, qname: l.qname, qtype: l.qtype}, key: key, first: l.at}
 		r.entries[key] = e
 		observedEntries.Inc()
 		r.pushFront(e)

@@ -25,7 +25,7 @@ import (
 // query were a sixth of observe mode's cost); writers serialise on mu.
 type sourceMemo struct {
 	mu sync.Mutex
-	m  sync.Map // netip.Addr → source
+	m  sync.Map // netip.Addr → *source
 	n  int      // entries stored since the last clear; under mu
 	// gen counts invalidations; written under mu.
 	gen atomic.Uint64
@@ -36,16 +36,16 @@ type sourceMemo struct {
 // see any address.
 const maxMemoSources = 16384
 
-func (m *sourceMemo) get(ip netip.Addr) (source, bool) {
+func (m *sourceMemo) get(ip netip.Addr) (*source, bool) {
 	v, ok := m.m.Load(ip)
 	if !ok {
-		return source{}, false
+		return nil, false
 	}
-	return v.(source), true
+	return v.(*source), true
 }
 
 // put keeps s for ip unless something was invalidated since gen was read.
-func (m *sourceMemo) put(ip netip.Addr, s source, gen uint64) {
+func (m *sourceMemo) put(ip netip.Addr, s *source, gen uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gen.Load() != gen {

@@ -64,7 +64,7 @@ func TestSourceMemoDropsStaleAnswers(t *testing.T) {
 	ip := netip.MustParseAddr("10.1.0.7")
 	gen := m.gen.Load()
 	m.forget([]netip.Addr{ip}, false) // an event arrives while resolve reads the caches
-	m.put(ip, source{workload: workload{Kind: kindUnknown, Name: "stale"}}, gen)
+	m.put(ip, newSource(workload{Kind: kindUnknown, Name: "stale"}, nil, false), gen)
 	if s, ok := m.get(ip); ok {
 		t.Fatalf("memo kept %+v, computed before the event that invalidated it", s)
 	}

@@ -207,18 +207,25 @@ func (w *workloadSource) HasSynced() bool {
 }
 
 // source is who sent a query: its workload and, for a pod, the
-// ExternalServices whose client label it carries.
+// ExternalServices whose client label it carries. Sources are shared
+// (memoised per IP) and never changed once made.
 type source struct {
 	workload   workload
 	allowedFor []string
 	pod        bool
+	// key is workload's hash, computed once rather than per query.
+	key workloadKey
+}
+
+func newSource(w workload, allowedFor []string, pod bool) *source {
+	return &source{workload: w, allowedFor: allowedFor, pod: pod, key: w.key()}
 }
 
 // resolve attributes the source IP ip. A pod running with that IP gives its
 // workload; an IP only hostNetwork pods have is a node's; anything else
 // (NodeLocal DNSCache, a node without hostNetwork pods, a pod not yet seen)
 // is Unknown.
-func (w *workloadSource) resolve(ip netip.Addr) source {
+func (w *workloadSource) resolve(ip netip.Addr) *source {
 	if w == nil || !ip.IsValid() {
 		return unknownSource(ip)
 	}
@@ -232,7 +239,7 @@ func (w *workloadSource) resolve(ip netip.Addr) source {
 }
 
 // lookUp is resolve without the memo.
-func (w *workloadSource) lookUp(ip netip.Addr) source {
+func (w *workloadSource) lookUp(ip netip.Addr) *source {
 	objs, _ := w.pods.GetIndexer().ByIndex(podIPIndex, ip.String())
 	node := false
 	for _, obj := range objs {
@@ -244,21 +251,21 @@ func (w *workloadSource) lookUp(ip netip.Addr) source {
 			node = true
 			continue
 		}
-		return source{workload: w.owner(p), allowedFor: p.allowed, pod: true}
+		return newSource(w.owner(p), p.allowed, true)
 	}
 	if node {
-		return source{workload: workload{Kind: kindNode, Name: ip.String()}}
+		return newSource(workload{Kind: kindNode, Name: ip.String()}, nil, false)
 	}
 	return unknownSource(ip)
 }
 
 // unknownSource is a source no pod has.
-func unknownSource(ip netip.Addr) source {
+func unknownSource(ip netip.Addr) *source {
 	name := "-"
 	if ip.IsValid() {
 		name = ip.String()
 	}
-	return source{workload: workload{Kind: kindUnknown, Name: name}}
+	return newSource(workload{Kind: kindUnknown, Name: name}, nil, false)
 }
 
 // owner follows the pod's controller: ReplicaSet → Deployment, Job →
