@@ -50,8 +50,9 @@ type ratio struct {
 	target float64
 	// paired holds, per round, (x₁+x₂)/(y₁+y₂) of the runs x, y, y, x made
 	// back to back: drift of the machine's speed during the four runs
-	// cancels out.
-	paired []float64
+	// cancels out. pairedCPU is the same for CPU time per query, y over x
+	// (less CPU per query is faster).
+	paired, pairedCPU []float64
 }
 
 // ratios are the comparisons, in the order they are printed.
@@ -75,7 +76,7 @@ func measure(ctx context.Context, s *servers, dir string, configs []*config, rs 
 			return err
 		}
 		for _, rt := range rs {
-			var sums [2]float64
+			var sums, cpu [2]float64
 			for i, which := range []int{rt.x, rt.y, rt.y, rt.x} {
 				cfg := configs[which]
 				res, err := dnsperf(s.underTest[cfg.role], cfg, o)
@@ -84,10 +85,12 @@ func measure(ctx context.Context, s *servers, dir string, configs []*config, rs 
 				}
 				cfg.results = append(cfg.results, res)
 				sums[min(i, 3-i)] += res.qps // runs 0 and 3 are x, 1 and 2 are y
+				cpu[min(i, 3-i)] += res.cpu
 				fmt.Printf("   round %2d  %-40s %8.0f qps  %8.1f µs latency  %6.2f µs CPU/query\n",
 					r+1, cfg.label, res.qps, res.latency*1e6, res.cpu*1e6)
 			}
 			rt.paired = append(rt.paired, sums[0]/sums[1])
+			rt.pairedCPU = append(rt.pairedCPU, cpu[1]/cpu[0])
 		}
 	}
 	return nil

@@ -99,14 +99,15 @@ func printTable(o options, configs []*config, rs []*ratio) {
 	}
 	for _, rt := range rs {
 		p := median(rt.paired)
-		fmt.Printf("%-36s = %.3f (target ≥ %.2f: %s); ratio of the medians above %.3f; by CPU per query %.3f\n",
-			rt.name, p, rt.target, verdict(p >= rt.target), qps[rt.x]/qps[rt.y], cpu[rt.y]/cpu[rt.x])
+		fmt.Printf("%-36s = %.3f (target ≥ %.2f: %s); by CPU per query, paired alike, %.3f; ratio of the medians above %.3f, by CPU %.3f\n",
+			rt.name, p, rt.target, verdict(p >= rt.target), median(rt.pairedCPU), qps[rt.x]/qps[rt.y], cpu[rt.y]/cpu[rt.x])
 	}
 	fmt.Println("(Each ratio is the median over rounds of (x₁+x₂)/(y₁+y₂), from runs x, y, y, x made back to back")
 	fmt.Println("in one CoreDNS process, so that the machine's drifting speed cancels out; throughput on a shared")
 	fmt.Println("machine moves by 25% within a minute. Every round is a fresh process with the blocks rotated, since")
 	fmt.Println("blocks of one process differ by up to 5% for the same work. CPU/query is CoreDNS's own CPU time per")
-	fmt.Println("answered query.)")
+	fmt.Println("answered query; its paired ratio is the median of (y₁+y₂)/(x₁+x₂) over the same runs. The ratios")
+	fmt.Println("of the medians mix runs of different rounds and pairings, so the machine's drift stays in them.)")
 	fmt.Println("(With observe on, every query is recorded; dnsperf sends from 127.0.0.1, which no pod has, so")
 	fmt.Println("each is attributed to an Unknown source, remembered per address after the first.)")
 }
