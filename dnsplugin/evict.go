@@ -33,7 +33,7 @@ type candidate struct {
 func (r *recorder) evictOldest() bool {
 	for {
 		if len(r.oldest) == 0 {
-			r.scanOldest(max(len(r.entries)-r.max+1, r.max/16, 1))
+			r.scanOldest(max(r.entries.len()-r.max+1, r.max/16, 1))
 			if len(r.oldest) == 0 {
 				return false
 			}
@@ -41,7 +41,7 @@ func (r *recorder) evictOldest() bool {
 		c := r.oldest[0]
 		r.oldest[0] = candidate{} // an evicted entry is not kept alive
 		r.oldest = r.oldest[1:]
-		if c.e.seen == c.seen && r.entries[c.e.key] == c.e {
+		if c.e.seen == c.seen && r.entries.get(c.e.key) == c.e {
 			r.evict(c.e)
 			return true
 		}
@@ -51,8 +51,8 @@ func (r *recorder) evictOldest() bool {
 // scanOldest sets oldest to the n least recently seen entries, the least
 // recent first.
 func (r *recorder) scanOldest(n int) {
-	h := make(newestFirst, 0, min(n, len(r.entries)))
-	for _, e := range r.entries {
+	h := make(newestFirst, 0, min(n, r.entries.len()))
+	for e := range r.entries.all {
 		switch {
 		case len(h) < n:
 			heap.Push(&h, candidate{e, e.seen})
