@@ -20,7 +20,7 @@ import (
 // ndots, and the expansion does not exist). Queries from gateway pods,
 // which resolve the real upstream, are egressgate's own and not recorded.
 
-// reverseZones are never recorded; both are under arpa.
+// reverseZones are never recorded.
 var reverseZones = []string{"in-addr.arpa.", "ip6.arpa."}
 
 // recordable reports whether r is a query whose name observe mode may
@@ -34,8 +34,10 @@ func (h *observeHook) recordable(r *dns.Msg) (string, bool) {
 	if name == "." || inZone(name, h.zone) {
 		return "", false
 	}
-	if strings.HasSuffix(name, ".arpa.") && slices.ContainsFunc(reverseZones, func(z string) bool { return inZone(name, z) }) {
-		return "", false
+	for _, z := range reverseZones {
+		if inZone(name, z) {
+			return "", false
+		}
 	}
 	return name, true
 }
@@ -183,8 +185,7 @@ func (e *Hijacker) serveObserved(ctx context.Context, h *observeHook, o *observe
 		}
 	}
 	o.recorder.record(lookup{
-		workload: src.workload, workloadKey: src.key, qname: name, qtype: r.Question[0].Qtype, rcode: rcode,
-		service: service, allowedFor: src.allowedFor, at: o.clock.now(),
+		src: src, qname: name, qtype: r.Question[0].Qtype, rcode: rcode, service: service, at: o.clock.now(),
 	})
 	return rc, err
 }

@@ -132,7 +132,7 @@ func TestRecorderMemoryPerEntry(t *testing.T) {
 	r := newRecorder(n)
 	for i := range n {
 		w := workload{Namespace: fmt.Sprintf("team-%d", i%50), Kind: "Deployment", Name: fmt.Sprintf("service-%d", i%500)}
-		r.record(lookup{workload: w, qname: fmt.Sprintf("api-%d.partner-%d.example.com.", i, i%97), qtype: dns.TypeA, at: epoch, allowedFor: []string{"github"}})
+		r.record(lookup{src: newSource(w, []string{"github"}, true), qname: fmt.Sprintf("api-%d.partner-%d.example.com.", i, i%97), qtype: dns.TypeA, at: epoch})
 	}
 	after := heapAfterGC()
 	per := float64(after-before) / n

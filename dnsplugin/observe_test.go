@@ -33,9 +33,9 @@ func TestRecorderStaysWithinCap(t *testing.T) {
 	// least recently seen, never evicted.
 	for i := range flood {
 		now = now.Add(time.Millisecond)
-		r.record(lookup{workload: web, qname: fmt.Sprintf("n%d.example.org.", i), qtype: dns.TypeA, at: now})
+		r.record(lookup{src: newSource(web, nil, false), qname: fmt.Sprintf("n%d.example.org.", i), qtype: dns.TypeA, at: now})
 		if i%10 == 0 {
-			r.record(lookup{workload: web, qname: "keep.example.org.", qtype: dns.TypeA, at: now})
+			r.record(lookup{src: newSource(web, nil, false), qname: "keep.example.org.", qtype: dns.TypeA, at: now})
 		}
 		if n := r.len(); n > max {
 			t.Fatalf("after %d names the recorder holds %d entries, more than max_entries %d", i+1, n, max)
@@ -81,11 +81,11 @@ func TestRecorderReport(t *testing.T) {
 	r := newRecorder(10)
 	web := workload{Namespace: "team", Kind: "Deployment", Name: "web"}
 	db := workload{Namespace: "data", Kind: "StatefulSet", Name: "db"}
-	r.record(lookup{workload: web, qname: "b.example.org.", qtype: dns.TypeAAAA, rcode: dns.RcodeSuccess, at: epoch})
-	r.record(lookup{workload: web, qname: "b.example.org.", qtype: dns.TypeA, rcode: dns.RcodeNameError, at: epoch})
-	r.record(lookup{workload: db, qname: "a.example.org.", qtype: dns.TypeA, at: epoch})
-	r.record(lookup{workload: workload{Kind: kindUnknown, Name: "10.0.0.1"}, qname: "c.example.org.", qtype: 65280, rcode: 3000, at: epoch})
-	r.record(lookup{workload: web, qname: "b.example.org.", qtype: dns.TypeA, rcode: dns.RcodeSuccess, service: "b", allowedFor: []string{"b"}, at: epoch.Add(time.Minute)})
+	r.record(lookup{src: newSource(web, nil, false), qname: "b.example.org.", qtype: dns.TypeAAAA, rcode: dns.RcodeSuccess, at: epoch})
+	r.record(lookup{src: newSource(web, nil, false), qname: "b.example.org.", qtype: dns.TypeA, rcode: dns.RcodeNameError, at: epoch})
+	r.record(lookup{src: newSource(db, nil, false), qname: "a.example.org.", qtype: dns.TypeA, at: epoch})
+	r.record(lookup{src: newSource(workload{Kind: kindUnknown, Name: "10.0.0.1"}, nil, false), qname: "c.example.org.", qtype: 65280, rcode: 3000, at: epoch})
+	r.record(lookup{src: newSource(web, []string{"b"}, true), qname: "b.example.org.", qtype: dns.TypeA, rcode: dns.RcodeSuccess, service: "b", at: epoch.Add(time.Minute)})
 	got, err := json.Marshal(r.report())
 	if err != nil {
 		t.Fatal(err)

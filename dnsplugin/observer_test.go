@@ -42,7 +42,7 @@ func TestObserverSharedAcrossBlocksAndReloads(t *testing.T) {
 	if err := old.start(); err != nil {
 		t.Fatal(err)
 	}
-	old.o.Load().recorder.record(lookup{workload: workload{Kind: kindUnknown, Name: "10.0.0.1"}, qname: "a.example.org.", at: epoch})
+	old.o.Load().recorder.record(lookup{src: newSource(workload{Kind: kindUnknown, Name: "10.0.0.1"}, nil, false), qname: "a.example.org.", at: epoch})
 
 	lower := *cfg
 	lower.maxEntries = 7

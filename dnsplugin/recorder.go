@@ -62,13 +62,13 @@ func (w workload) key() workloadKey {
 	return workloadKey{maphash.Comparable(keySeeds[0], w), maphash.Comparable(keySeeds[1], w)}
 }
 
-// entry is the key of the entry for the workload with key wk asking qname
+// forName is the key of the entry for the workload with key wk asking qname
 // with qtype: each half is the name's hash under that half's seed, xored
 // with the workload's half and the type. Two different IDs share a key
 // only if the xors of their name hashes and workload hashes agree in all
 // 128 bits, which for hashes under independent secret seeds is as likely
 // as a collision of the hashes themselves.
-func (wk workloadKey) entry(qname string, qtype uint16) entryKey {
+func (wk workloadKey) forName(qname string, qtype uint16) entryKey {
 	t := uint64(qtype) << 48
 	return entryKey{
 		maphash.String(keySeeds[0], qname) ^ wk[0] ^ t,
@@ -108,16 +108,12 @@ type entry struct {
 
 // lookup is one query observe mode records.
 type lookup struct {
-	workload workload
-	// workloadKey is workload.key(), when the caller has it; zero, it is
-	// computed.
-	workloadKey workloadKey
-	qname       string
-	qtype       uint16
-	rcode       int
-	service     string
-	allowedFor  []string
-	at          time.Time
+	src     *source
+	qname   string
+	qtype   uint16
+	rcode   int
+	service string
+	at      time.Time
 }
 
 // recorder keeps at most max entries in memory, evicting the least recently
@@ -141,11 +137,7 @@ func newRecorder(max int) *recorder {
 
 // record counts one lookup, in its entry and in observedLookups.
 func (r *recorder) record(l lookup) {
-	wk := l.workloadKey
-	if wk == (workloadKey{}) {
-		wk = l.workload.key()
-	}
-	key := wk.entry(l.qname, l.qtype)
+	key := l.src.key.forName(l.qname, l.qtype)
 	at := l.at.UnixNano()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -156,7 +148,7 @@ func (r *recorder) record(l lookup) {
 				break
 			}
 		}
-		e = &entry{id: entryID{workload: l.workload, qname: l.qname, qtype: l.qtype}, key: key, first: at}
+		e = &entry{id: entryID{workload: l.src.workload, qname: l.qname, qtype: l.qtype}, key: key, first: at}
 		r.entries.add(e)
 		observedEntries.Inc()
 	}
@@ -164,9 +156,9 @@ func (r *recorder) record(l lookup) {
 	e.seen = r.seq
 	if e.lookups == nil || e.service != l.service {
 		e.flushLookups()
-		e.lookups = observedLookups.WithLabelValues(l.service, l.workload.Namespace)
+		e.lookups = observedLookups.WithLabelValues(l.service, l.src.workload.Namespace)
 	}
-	e.rcode, e.service, e.allowedFor, e.last = l.rcode, l.service, l.allowedFor, at
+	e.rcode, e.service, e.allowedFor, e.last = l.rcode, l.service, l.src.allowedFor, at
 	e.count++
 	if e.pending == 0 {
 		if len(r.dirty) >= 2*max(r.max, 1024) {
